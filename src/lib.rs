@@ -1,0 +1,2 @@
+//! metertwin
+pub mod physics;
