@@ -45,7 +45,10 @@ pub struct Supply {
 
 impl Default for Supply {
     fn default() -> Self {
-        Self { voltage_v: 220.0, frequency_hz: 50.0 }
+        Self {
+            voltage_v: 220.0,
+            frequency_hz: 50.0,
+        }
     }
 }
 
@@ -66,7 +69,12 @@ pub struct Load {
 impl Load {
     /// A load that draws `active_w` and `reactive_var`.
     pub fn power(active_w: f64, reactive_var: f64) -> Self {
-        Self { components: vec![Component::PowerSource { active_w, reactive_var }] }
+        Self {
+            components: vec![Component::PowerSource {
+                active_w,
+                reactive_var,
+            }],
+        }
     }
 }
 
@@ -98,7 +106,10 @@ impl Frontend {
         if relay_closed && u > 0.0 {
             for c in &load.components {
                 match c {
-                    Component::PowerSource { active_w, reactive_var } => {
+                    Component::PowerSource {
+                        active_w,
+                        reactive_var,
+                    } => {
                         p += active_w;
                         q += reactive_var;
                     }
