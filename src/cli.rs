@@ -10,11 +10,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "metertwin",
     version,
-    about = "A software twin of the Compere KPM31 energy meter, served over Modbus"
+    about = "A software twin of the Compere KPM31 energy meter, served over Modbus",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<CommandLine>,
+    /// With no subcommand, `metertwin` runs the twin with these options.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use metertwin::cli::{Cli, CommandLine, RunArgs};
+use metertwin::cli::{Cli, CommandLine};
 
 mod commands;
 
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let result = match cli.command.unwrap_or(CommandLine::Run(RunArgs::default())) {
+    let result = match cli.command.unwrap_or(CommandLine::Run(cli.run)) {
         CommandLine::Run(args) => commands::run(args),
         CommandLine::Registers(args) => commands::registers(args),
         CommandLine::Check(args) => commands::check(args),
