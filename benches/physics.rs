@@ -7,7 +7,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use metertwin::physics::{Component, Frontend, FrontendConfig, HarmonicProfile, Load, Supply};
+use metertwin::physics::{
+    Component, Frontend, FrontendConfig, HarmonicProfile, Load, Method, Supply,
+};
 
 /// Run `f` for about `budget`, return the mean time per call.
 fn time_per_call(budget: Duration, mut f: impl FnMut(u64)) -> (Duration, u64) {
@@ -67,8 +69,17 @@ fn main() {
         ),
     ];
     println!("physics: one measurement window, 8 kHz, 10 cycles at 50 Hz (1600 samples)");
-    for (name, load) in &loads {
-        let mut meter = Frontend::new(FrontendConfig::default(), 1);
+    for (method, (name, load)) in [Method::Sampled, Method::Analytic]
+        .into_iter()
+        .flat_map(|m| loads.iter().map(move |l| (m, l)))
+    {
+        let mut meter = Frontend::new(
+            FrontendConfig {
+                method,
+                ..Default::default()
+            },
+            1,
+        );
         // Miss: a supply that differs every call (by a µV) is never cached.
         let (miss, n_miss) = time_per_call(budget, |k| {
             let supply = Supply::sinusoidal(220.0 + k as f64 * 1e-6, 50.0);
@@ -86,7 +97,8 @@ fn main() {
             "every hit call was served from the cache"
         );
         println!(
-            "{name:>36}: miss {:>9.1} µs   hit {:>7.3} µs   miss/hit {:>7.0}×",
+            "{:>9} {name:>36}: miss {:>9.1} µs   hit {:>7.3} µs   miss/hit {:>7.0}×",
+            format!("{method:?}"),
             miss.as_secs_f64() * 1e6,
             hit.as_secs_f64() * 1e6,
             miss.as_secs_f64() / hit.as_secs_f64()

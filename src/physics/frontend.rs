@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::dsp::{self, Measured, ReactiveMode};
+use super::dsp::{self, Measured, Method, ReactiveMode};
 use super::error_model::{AccuracyClass, Errors};
 use super::load::Load;
 use super::supply::Supply;
@@ -58,6 +58,8 @@ pub struct FrontendConfig {
     pub sample_rate_hz: f64,
     /// Measurement window [s], rounded to whole supply cycles
     pub window_s: f64,
+    /// Sampled waveforms (default) or closed-form values
+    pub method: Method,
     /// Q over all harmonics or the fundamental only
     pub reactive_mode: ReactiveMode,
     /// Sign convention of the power factor
@@ -83,6 +85,7 @@ impl Default for FrontendConfig {
             no_load_power_w: 2.0,
             sample_rate_hz: DEFAULT_SAMPLE_RATE_HZ,
             window_s: DEFAULT_WINDOW_S,
+            method: Method::Sampled,
             reactive_mode: ReactiveMode::AllHarmonics,
             power_factor_sign: PowerFactorSign::Active,
             accuracy: AccuracyClass::KPM31,
@@ -218,10 +221,17 @@ impl Frontend {
             return self.cache[0].measured;
         }
         self.stats.misses += 1;
-        let measured = dsp::measure(
-            &self.window(supply, load, relay_closed),
-            self.config.reactive_mode,
-        );
+        let measured = match self.config.method {
+            Method::Sampled => dsp::measure(
+                &self.window(supply, load, relay_closed),
+                self.config.reactive_mode,
+            ),
+            Method::Analytic => dsp::analytic(
+                &synth::spectra(supply, load, relay_closed, self.sampling()),
+                supply,
+                self.config.reactive_mode,
+            ),
+        };
         self.cache.truncate(CACHE_CAPACITY - 1);
         self.cache.insert(
             0,

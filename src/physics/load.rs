@@ -346,7 +346,7 @@ pub(crate) fn generation_power_factor(p: f64, rated: f64, min_pf: f64, knee: f64
     } else {
         0.5
     };
-    if !(rated > 0.0) {
+    if !(rated.is_finite() && rated > 0.0) {
         return min_pf;
     }
     let x = (p / rated).clamp(0.0, 1.0);

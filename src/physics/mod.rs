@@ -35,7 +35,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
-pub use dsp::ReactiveMode;
+pub use dsp::{Method, ReactiveMode};
 pub use error_model::{AccuracyClass, Errors};
 pub use frontend::{
     CacheStats, Frontend, FrontendConfig, PowerFactorSign, STARTING_CURRENT_CUTOFF,

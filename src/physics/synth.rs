@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::error_model::gaussian;
 use super::load::Load;
+use super::phasor::Spectrum;
 use super::supply::Supply;
 
 /// Sampling rate used unless the profile says otherwise [Hz]
@@ -65,6 +66,58 @@ pub(crate) struct Sampling {
     pub window_s: f64,
 }
 
+/// The voltage and current spectra the window is made from, harmonics
+/// at or above Nyquist left out (the meter's anti-alias filter removes them).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Spectra {
+    pub voltage: Spectrum,
+    pub current: Spectrum,
+}
+
+/// Sampling rate actually used [Hz].
+fn sample_rate(sampling: Sampling) -> f64 {
+    if sampling.sample_rate_hz.is_finite() && sampling.sample_rate_hz >= 100.0 {
+        sampling.sample_rate_hz
+    } else {
+        DEFAULT_SAMPLE_RATE_HZ
+    }
+}
+
+/// Supply frequency actually synthesised [Hz].
+pub(crate) fn supply_frequency(supply: &Supply) -> f64 {
+    if supply.frequency_hz.is_finite() {
+        supply
+            .frequency_hz
+            .clamp(FREQUENCY_RANGE_HZ.0, FREQUENCY_RANGE_HZ.1)
+    } else {
+        50.0
+    }
+}
+
+/// The spectra of `supply` feeding `load` (no current if the relay is open).
+pub(crate) fn spectra(
+    supply: &Supply,
+    load: &Load,
+    relay_closed: bool,
+    sampling: Sampling,
+) -> Spectra {
+    if !supply.is_on() {
+        return Spectra::default();
+    }
+    let max_order = ((sample_rate(sampling) / 2.0) / supply_frequency(supply)).ceil() as usize - 1;
+    let full = supply.spectrum();
+    let mut voltage = Spectrum::default();
+    for (h, x) in full.iter().filter(|(h, _)| *h <= max_order) {
+        voltage.add(h, x);
+    }
+    let current = if relay_closed {
+        load.current_spectrum(&voltage, max_order)
+    } else {
+        Spectrum::default()
+    };
+    Spectra { voltage, current }
+}
+
 /// Synthesise one window of `supply` feeding `load` (no current if the
 /// relay is open). `noise_seed` seeds the supply's sample noise, so a state
 /// always gives the same window.
@@ -75,18 +128,8 @@ pub(crate) fn synthesize(
     sampling: Sampling,
     noise_seed: u64,
 ) -> Window {
-    let fs = if sampling.sample_rate_hz.is_finite() && sampling.sample_rate_hz >= 100.0 {
-        sampling.sample_rate_hz
-    } else {
-        DEFAULT_SAMPLE_RATE_HZ
-    };
-    let f0 = if supply.frequency_hz.is_finite() {
-        supply
-            .frequency_hz
-            .clamp(FREQUENCY_RANGE_HZ.0, FREQUENCY_RANGE_HZ.1)
-    } else {
-        50.0
-    };
+    let fs = sample_rate(sampling);
+    let f0 = supply_frequency(supply);
     let window_s = if sampling.window_s.is_finite() && sampling.window_s > 0.0 {
         sampling.window_s.min(10.0)
     } else {
@@ -119,16 +162,9 @@ pub(crate) fn synthesize(
         let t = m as f64 / fs;
         std::f64::consts::TAU * (f0 * t + 0.5 * drift * ((t - t_mid).powi(2) - t_mid * t_mid))
     };
-    // Harmonics at or above Nyquist are removed by the anti-alias filter.
-    let max_order = ((fs / 2.0) / f0).ceil() as usize - 1;
-    let v_spec = supply.spectrum();
-    let i_spec = if relay_closed {
-        load.current_spectrum(&v_spec, max_order)
-    } else {
-        Default::default()
-    };
-    let v_terms: Vec<_> = v_spec.iter().filter(|(h, _)| *h <= max_order).collect();
-    let i_terms: Vec<_> = i_spec.iter().collect();
+    let spectra = spectra(supply, load, relay_closed, sampling);
+    let v_terms: Vec<_> = spectra.voltage.iter().collect();
+    let i_terms: Vec<_> = spectra.current.iter().collect();
 
     let mut rng = ChaCha8Rng::seed_from_u64(noise_seed);
     let noise = if supply.noise_v.is_finite() {
