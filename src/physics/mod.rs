@@ -9,9 +9,10 @@
 //!
 //! The chain, one file each:
 //!
-//! * [`supply`](Supply) — voltage, frequency and drift, voltage harmonics,
+//! * `supply` — [`Supply`]: voltage, frequency and drift, voltage harmonics,
 //!   noise;
-//! * `load` — [`Component`]s turned into the current spectrum they draw;
+//! * `load` — the [`Component`]s of a [`Load`], their TOML form and validation;
+//! * `current` — the current spectrum each component draws;
 //! * `synth` — sampled v(t), i(t) over a window of whole cycles ([`Window`]);
 //! * `dsp` — Urms, Irms, P, Q (90° shift), F (zero crossings), from the
 //!   samples only;
@@ -22,6 +23,7 @@
 //! Signs: P > 0 import, P < 0 export; Q > 0 inductive (lagging);
 //! PF = P/S by default.
 
+mod current;
 mod dsp;
 mod error_model;
 mod frontend;
