@@ -22,9 +22,9 @@ pub struct AccuracyClass {
     /// Current [% of reading]
     pub current_pct: f64,
     /// Active power [% of reading]
-    pub active_pct: f64,
+    pub active_power_pct: f64,
     /// Reactive power [% of reading]
-    pub reactive_pct: f64,
+    pub reactive_power_pct: f64,
     /// Power factor [% of reading]
     pub power_factor_pct: f64,
     /// Frequency [Hz]
@@ -36,14 +36,14 @@ impl AccuracyClass {
     pub const KPM31: Self = Self {
         voltage_pct: 0.2,
         current_pct: 0.2,
-        active_pct: 0.5,
-        reactive_pct: 0.5,
+        active_power_pct: 0.5,
+        reactive_power_pct: 0.5,
         power_factor_pct: 0.5,
         frequency_hz: 0.02,
     };
     /// KPM31C: as KPM31 but Q ±2 %.
     pub const KPM31C: Self = Self {
-        reactive_pct: 2.0,
+        reactive_power_pct: 2.0,
         ..Self::KPM31
     };
 }
@@ -86,8 +86,8 @@ impl Errors {
             e = Self {
                 voltage: draw(class.voltage_pct) / 100.0,
                 current: draw(class.current_pct) / 100.0,
-                active: draw(class.active_pct) / 100.0,
-                reactive: draw(class.reactive_pct) / 100.0,
+                active: draw(class.active_power_pct) / 100.0,
+                reactive: draw(class.reactive_power_pct) / 100.0,
                 frequency_hz: draw(class.frequency_hz),
             };
             if e.power_factor_error().abs() <= spread * class.power_factor_pct / 100.0 {
@@ -108,8 +108,8 @@ impl Errors {
         Self {
             voltage: draw(class.voltage_pct) / 100.0,
             current: draw(class.current_pct) / 100.0,
-            active: draw(class.active_pct) / 100.0,
-            reactive: draw(class.reactive_pct) / 100.0,
+            active: draw(class.active_power_pct) / 100.0,
+            reactive: draw(class.reactive_power_pct) / 100.0,
             frequency_hz: draw(class.frequency_hz),
         }
     }
@@ -177,6 +177,16 @@ mod tests {
             let e = Errors::noise(&mut rng, &AccuracyClass::KPM31, 0.02);
             assert!(e.voltage.abs() <= 3.0 * 0.02 * 0.002 + 1e-15);
         }
+    }
+
+    #[test]
+    fn reads_a_profile_accuracy_table() {
+        let class: AccuracyClass = toml::from_str(
+            "voltage_pct = 0.2\ncurrent_pct = 0.2\nactive_power_pct = 0.5\n\
+             reactive_power_pct = 2.0\npower_factor_pct = 0.5\nfrequency_hz = 0.02",
+        )
+        .unwrap();
+        assert_eq!(class, AccuracyClass::KPM31C);
     }
 
     #[test]

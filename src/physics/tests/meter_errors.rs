@@ -19,6 +19,24 @@ mod thresholds {
     }
 
     #[test]
+    fn kpm31c_needs_a_lower_no_load_threshold() {
+        // Ib = 1 A: starting current 4 mA = 0.88 W at 220 V, under 2 W.
+        let config = |no_load_power_w| FrontendConfig {
+            starting_current_a: 0.004,
+            no_load_power_w,
+            accuracy: AccuracyClass::KPM31C,
+            ..Default::default()
+        };
+        let supply = Supply::default();
+        for seed in 0..20 {
+            let r = Frontend::new(config(2.0), seed).measure(&supply, &drawing(0.004), true);
+            assert_eq!(r.active_w, 0.0, "with 2 W the threshold swallows it");
+            let r = Frontend::new(config(0.4), seed).measure(&supply, &drawing(0.004), true);
+            assert!(r.active_w > 0.0, "seed {seed}");
+        }
+    }
+
+    #[test]
     fn below_the_starting_current_nothing() {
         for seed in 0..50 {
             let mut meter = Frontend::new(FrontendConfig::default(), seed);
@@ -101,7 +119,7 @@ mod errors {
                     let at = format!("seed {seed}, I {i} A, PF {pf}");
                     within_pct(r.voltage_v, 220.0, class.voltage_pct, &format!("U at {at}"));
                     within_pct(r.current_a, *i, class.current_pct, &format!("I at {at}"));
-                    within_pct(r.active_w, p, class.active_pct, &format!("P at {at}"));
+                    within_pct(r.active_w, p, class.active_power_pct, &format!("P at {at}"));
                     within_pct(
                         r.power_factor,
                         pf.abs(),
@@ -109,7 +127,12 @@ mod errors {
                         &format!("PF at {at}"),
                     );
                     if *pf != 1.0 {
-                        within_pct(r.reactive_var, q, class.reactive_pct, &format!("Q at {at}"));
+                        within_pct(
+                            r.reactive_var,
+                            q,
+                            class.reactive_power_pct,
+                            &format!("Q at {at}"),
+                        );
                     }
                     assert!(
                         (r.frequency_hz - 50.0).abs() <= class.frequency_hz,
