@@ -19,6 +19,8 @@
 //! * [`runtime`] — owns the meters, maps simulated time to wall time and
 //!   serves them.
 
+#![allow(rustdoc::broken_intra_doc_links)] // units are written in brackets: `/// Power [W]`
+
 pub mod cli;
 pub mod image;
 pub mod meter;

@@ -158,7 +158,7 @@ impl Meter {
         let over = c.local()
             && self.powered
             && c.relay_closed
-            && self.readings.active_w > c.load_threshold_kw * 1000.0;
+            && self.metered.active_w > c.load_threshold_kw * 1000.0;
         if !over {
             c.over_threshold_since = None;
         } else if c.over_threshold_since.is_none() {
@@ -218,7 +218,7 @@ impl Meter {
         if !c.local() {
             return next;
         }
-        let p = self.readings.active_w;
+        let p = self.metered.active_w;
         if c.relay_closed && p > 0.0 {
             let to_zero = c.residual_wh;
             let to_floor = c.residual_wh - c.overdraft_floor_wh();

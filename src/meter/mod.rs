@@ -86,6 +86,7 @@ impl Default for MeterConfig {
             frontend: FrontendConfig {
                 rated_voltage_v: 220.0,
                 max_current_a: 60.0,
+                ..Default::default()
             },
         }
     }
@@ -230,7 +231,12 @@ pub struct Meter {
     powered: bool,
     supply: Supply,
     load: Load,
+    /// What the registers and the display show (with measurement noise).
     readings: Readings,
+    /// What the energy registers integrate: the same state with the meter's
+    /// calibration error but without the per-reading noise, so energy does
+    /// not depend on how often the state is re-measured.
+    metered: Readings,
     /// Energy since the last clear.
     lifetime: EnergyBook,
     history: History,
@@ -257,6 +263,7 @@ impl Meter {
             supply: Supply::default(),
             load: Load::default(),
             readings: Readings::default(),
+            metered: Readings::default(),
             lifetime: EnergyBook::default(),
             history: History::default(),
             this_month: (clock.year(), clock.month()),
@@ -379,12 +386,16 @@ impl Meter {
     /// Measure the present state again (after a change of load, supply, relay
     /// or power) and re-arm the load timer.
     fn refresh_readings(&mut self) {
-        self.readings = if self.powered {
-            self.frontend
-                .measure(&self.supply, &self.load, self.control.relay_closed)
+        let closed = self.control.relay_closed;
+        if self.powered {
+            self.readings = self.frontend.measure(&self.supply, &self.load, closed);
+            self.metered = self
+                .frontend
+                .measure_noise_free(&self.supply, &self.load, closed);
         } else {
-            Readings::default()
-        };
+            self.readings = Readings::default();
+            self.metered = Readings::default();
+        }
         self.update_load_timer();
     }
 
@@ -426,8 +437,8 @@ impl Meter {
         if self.powered && span > SimDuration::ZERO {
             let rate = self.tariff.rate_at(self.clock());
             let (p, q, hours) = (
-                self.readings.active_w,
-                self.readings.reactive_var,
+                self.metered.active_w,
+                self.metered.reactive_var,
                 span.as_hours(),
             );
             self.lifetime.add(rate, p, q, hours);
@@ -436,7 +447,7 @@ impl Meter {
                 self.control.residual_wh -= p * hours;
             }
             self.demand
-                .accumulate(self.readings.apparent_va, span.as_millis());
+                .accumulate(self.metered.apparent_va, span.as_millis());
         }
         self.now = end;
     }

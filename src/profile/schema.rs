@@ -11,7 +11,7 @@ use crate::meter::energy::{Combination, HistoryMode};
 use crate::meter::settings::{Parity, Settings, BAUD_RATES};
 use crate::meter::tariff::{DayTable, Rate, Slot, MAX_DAY_TABLES, MAX_SLOTS};
 use crate::meter::MeterConfig;
-use crate::physics::FrontendConfig;
+use crate::physics::{AccuracyClass, FrontendConfig};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -337,6 +337,17 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Profile, ProfileError> {
         frontend: FrontendConfig {
             rated_voltage_v: ratings.rated_voltage_v,
             max_current_a: ratings.max_current_a,
+            starting_current_a: ratings.starting_current_a,
+            no_load_power_w: ratings.no_load_power_w,
+            accuracy: AccuracyClass {
+                voltage_pct: accuracy.voltage_pct,
+                current_pct: accuracy.current_pct,
+                active_power_pct: accuracy.active_power_pct,
+                reactive_power_pct: accuracy.reactive_power_pct,
+                power_factor_pct: accuracy.power_factor_pct,
+                frequency_hz: accuracy.frequency_hz,
+            },
+            ..Default::default()
         },
     };
     let map = build_map(&cx, &raw, word_order, meter.day_tables, meter.time_zones)?;

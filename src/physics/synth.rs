@@ -1,0 +1,268 @@
+//! Waveform synthesis: the sampled voltage and current of one measurement
+//! window, as the meter's ADCs would see them (SPEC §2 "Sampling").
+//!
+//! The window holds a whole number of cycles of the supply (the metering
+//! chip accumulates over line cycles, found by zero crossings): by default
+//! 0.2 s worth, i.e. 10 cycles at 50 Hz and 12 at 60 Hz. Before it the
+//! voltage has a short pre-roll, so that the DSP's filters have settled when
+//! the window starts — as they have in a meter that samples continuously.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::error_model::gaussian;
+use super::load::Load;
+use super::phasor::Spectrum;
+use super::supply::Supply;
+
+/// Sampling rate used unless the profile says otherwise [Hz]
+pub const DEFAULT_SAMPLE_RATE_HZ: f64 = 8000.0;
+/// Length of a measurement window, rounded to whole cycles [s]
+pub const DEFAULT_WINDOW_S: f64 = 0.2;
+/// Cycles of voltage synthesised before the window for filter settling [1]
+const PRE_ROLL_CYCLES: f64 = 2.0;
+/// Frequencies outside this range [Hz] are clamped for synthesis, so that a
+/// nonsense supply cannot ask for an unbounded number of samples.
+const FREQUENCY_RANGE_HZ: (f64, f64) = (10.0, 1000.0);
+
+/// One synthesised measurement window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    /// Sampling rate [Hz]
+    pub sample_rate_hz: f64,
+    /// Whole supply cycles the window spans [1]
+    pub cycles: u32,
+    /// Voltage samples before the window, for filter settling [1]
+    pub pre_roll: usize,
+    /// Voltage samples [V]: `pre_roll` samples, then the window's
+    pub voltage: Vec<f64>,
+    /// Current samples [A], the window only
+    pub current: Vec<f64>,
+}
+
+impl Window {
+    /// The voltage samples inside the window [V].
+    pub fn window_voltage(&self) -> &[f64] {
+        self.voltage.get(self.pre_roll..).unwrap_or(&[])
+    }
+
+    /// Number of samples in the window [1].
+    pub fn len(&self) -> usize {
+        self.current.len()
+    }
+
+    /// Whether the window has no samples.
+    pub fn is_empty(&self) -> bool {
+        self.current.is_empty()
+    }
+}
+
+/// How to sample: from the frontend's configuration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Sampling {
+    /// [Hz]
+    pub sample_rate_hz: f64,
+    /// [s]
+    pub window_s: f64,
+}
+
+/// The voltage and current spectra the window is made from, harmonics
+/// at or above Nyquist left out (the meter's anti-alias filter removes them).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Spectra {
+    pub voltage: Spectrum,
+    pub current: Spectrum,
+}
+
+/// Sampling rate actually used [Hz].
+fn sample_rate(sampling: Sampling) -> f64 {
+    if sampling.sample_rate_hz.is_finite() && sampling.sample_rate_hz >= 100.0 {
+        sampling.sample_rate_hz
+    } else {
+        DEFAULT_SAMPLE_RATE_HZ
+    }
+}
+
+/// Supply frequency actually synthesised [Hz].
+pub(crate) fn supply_frequency(supply: &Supply) -> f64 {
+    if supply.frequency_hz.is_finite() {
+        supply
+            .frequency_hz
+            .clamp(FREQUENCY_RANGE_HZ.0, FREQUENCY_RANGE_HZ.1)
+    } else {
+        50.0
+    }
+}
+
+/// The spectra of `supply` feeding `load` (no current if the relay is open).
+pub(crate) fn spectra(
+    supply: &Supply,
+    load: &Load,
+    relay_closed: bool,
+    sampling: Sampling,
+) -> Spectra {
+    if !supply.is_on() {
+        return Spectra::default();
+    }
+    let max_order = ((sample_rate(sampling) / 2.0) / supply_frequency(supply)).ceil() as usize - 1;
+    let full = supply.spectrum();
+    let mut voltage = Spectrum::default();
+    for (h, x) in full.iter().filter(|(h, _)| *h <= max_order) {
+        voltage.add(h, x);
+    }
+    let current = if relay_closed {
+        load.current_spectrum(&voltage, max_order)
+    } else {
+        Spectrum::default()
+    };
+    Spectra { voltage, current }
+}
+
+/// Synthesise one window of `supply` feeding `load` (no current if the
+/// relay is open). `noise_seed` seeds the supply's sample noise, so a state
+/// always gives the same window.
+pub(crate) fn synthesize(
+    supply: &Supply,
+    load: &Load,
+    relay_closed: bool,
+    sampling: Sampling,
+    noise_seed: u64,
+) -> Window {
+    let fs = sample_rate(sampling);
+    let f0 = supply_frequency(supply);
+    let window_s = if sampling.window_s.is_finite() && sampling.window_s > 0.0 {
+        sampling.window_s.min(10.0)
+    } else {
+        DEFAULT_WINDOW_S
+    };
+    let cycles = (window_s * f0).round().max(1.0);
+    let n = (cycles * fs / f0).round() as usize;
+    let pre_roll = (PRE_ROLL_CYCLES * fs / f0).round() as usize;
+
+    let mut window = Window {
+        sample_rate_hz: fs,
+        cycles: cycles as u32,
+        pre_roll,
+        voltage: vec![0.0; pre_roll + n],
+        current: vec![0.0; n],
+    };
+    if !supply.is_on() {
+        return window;
+    }
+
+    // Instantaneous frequency f0 + drift·(t − Tw/2): f0 at the window's
+    // middle. Phase θ(t) = 2π∫f, θ(0) = 0.
+    let drift = if supply.frequency_drift_hz_per_s.is_finite() {
+        supply.frequency_drift_hz_per_s
+    } else {
+        0.0
+    };
+    let t_mid = n as f64 / fs / 2.0;
+    let theta = |m: isize| {
+        let t = m as f64 / fs;
+        std::f64::consts::TAU * (f0 * t + 0.5 * drift * ((t - t_mid).powi(2) - t_mid * t_mid))
+    };
+    let spectra = spectra(supply, load, relay_closed, sampling);
+    let v_terms: Vec<_> = spectra.voltage.iter().collect();
+    let i_terms: Vec<_> = spectra.current.iter().collect();
+
+    let mut rng = ChaCha8Rng::seed_from_u64(noise_seed);
+    let noise = if supply.noise_v.is_finite() {
+        supply.noise_v.max(0.0)
+    } else {
+        0.0
+    };
+    let root2 = std::f64::consts::SQRT_2;
+    for (k, v) in window.voltage.iter_mut().enumerate() {
+        let th = theta(k as isize - pre_roll as isize);
+        *v = root2
+            * v_terms
+                .iter()
+                .map(|(h, x)| x.norm() * (*h as f64 * th + x.arg()).cos())
+                .sum::<f64>();
+        if noise > 0.0 {
+            *v += noise * gaussian(&mut rng);
+        }
+    }
+    for (m, i) in window.current.iter_mut().enumerate() {
+        let th = theta(m as isize);
+        *i = root2
+            * i_terms
+                .iter()
+                .map(|(h, x)| x.norm() * (*h as f64 * th + x.arg()).cos())
+                .sum::<f64>();
+    }
+    window
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::physics::load::Component;
+
+    const SAMPLING: Sampling = Sampling {
+        sample_rate_hz: 8000.0,
+        window_s: 0.2,
+    };
+
+    #[test]
+    fn whole_cycles_at_50_and_60_hz() {
+        let w = synthesize(
+            &Supply::sinusoidal(220.0, 50.0),
+            &Load::default(),
+            true,
+            SAMPLING,
+            0,
+        );
+        assert_eq!((w.cycles, w.len(), w.pre_roll), (10, 1600, 320));
+        let w = synthesize(
+            &Supply::sinusoidal(220.0, 60.0),
+            &Load::default(),
+            true,
+            SAMPLING,
+            0,
+        );
+        assert_eq!((w.cycles, w.len()), (12, 1600));
+    }
+
+    #[test]
+    fn samples_follow_the_phasors() {
+        let load = Load::of([Component::Inductive {
+            power_w: 1000.0,
+            power_factor: 0.5,
+            rated_voltage_v: None,
+        }]);
+        let w = synthesize(&Supply::sinusoidal(200.0, 50.0), &load, true, SAMPLING, 0);
+        let peak_v = 200.0 * std::f64::consts::SQRT_2;
+        assert!((w.window_voltage()[0] - peak_v).abs() < 1e-9);
+        // i = √2·I·cos(ωt − 60°), I = S/U = 2000/200 = 10 A.
+        let expected_i0 = 10.0 * std::f64::consts::SQRT_2 * 60f64.to_radians().cos();
+        assert!((w.current[0] - expected_i0).abs() < 1e-9);
+        // A quarter cycle later (40 samples): cos(90° − 60°).
+        let expected_i40 = 10.0 * std::f64::consts::SQRT_2 * (-30f64).to_radians().cos();
+        assert!((w.current[40] - expected_i40).abs() < 1e-9);
+    }
+
+    #[test]
+    fn open_relay_or_outage_gives_no_current() {
+        let load = Load::power(1000.0, 0.0);
+        let w = synthesize(&Supply::default(), &load, false, SAMPLING, 0);
+        assert!(w.current.iter().all(|&i| i == 0.0));
+        assert!(w.voltage.iter().any(|&v| v != 0.0));
+        let w = synthesize(&Supply::sinusoidal(0.0, 50.0), &load, true, SAMPLING, 0);
+        assert!(w.current.iter().chain(&w.voltage).all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn noise_is_seeded() {
+        let noisy = Supply {
+            noise_v: 1.0,
+            ..Supply::default()
+        };
+        let a = synthesize(&noisy, &Load::default(), true, SAMPLING, 7);
+        let b = synthesize(&noisy, &Load::default(), true, SAMPLING, 7);
+        let c = synthesize(&noisy, &Load::default(), true, SAMPLING, 8);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+}
