@@ -66,7 +66,10 @@ pub fn read_into(
     map.block_for(start, count)
         .ok_or_else(|| addr_err(start, "range is not inside one block of the map"))?;
     out.fill(0);
-    let last = start + (count.max(1) - 1);
+    // Nothing to read (Modbus refuses quantity 0 before it gets here).
+    let Some(last) = count.checked_sub(1).map(|n| start + n) else {
+        return Ok(());
+    };
     let mut buf = [0u16; 24];
     for f in map.fields_overlapping(start, last) {
         if !f.access.readable() {

@@ -133,6 +133,26 @@ impl Control {
     }
 }
 
+/// How long `wh` [Wh] take to flow at `p_w` [W] (> 0), in whole
+/// milliseconds, at least 1.
+///
+/// Rounded up, so that the balance has really reached the target at the
+/// deadline — but a result within float noise of a whole millisecond is that
+/// millisecond: after an earlier step the remaining balance carries rounding
+/// (1000 − 2000·(1/6) = 666.666…7), and a plain `ceil` would put the deadline
+/// 1 ms late. The noise is far below [`BALANCE_EPS_WH`].
+fn time_to_draw(wh: f64, p_w: f64) -> SimDuration {
+    let exact = wh / p_w * 3_600_000.0;
+    let nearest = exact.round();
+    let ms = if (exact - nearest).abs() <= 1e-6 * nearest.max(1.0) {
+        nearest
+    } else {
+        exact.ceil()
+    };
+    let ms = ms.max(1.0);
+    SimDuration::from_millis(if ms < 1e15 { ms as i64 } else { i64::MAX / 4 })
+}
+
 impl Meter {
     /// Open the relay for `reason` (no-op when already open).
     pub(super) fn open_relay(&mut self, reason: OpenReason) {
@@ -230,9 +250,7 @@ impl Meter {
                 None
             };
             if let Some(wh) = target {
-                let ms = (wh / p * 3_600_000.0).ceil().max(1.0);
-                let ms = if ms < 1e15 { ms as i64 } else { i64::MAX / 4 };
-                earliest(self.now + SimDuration::from_millis(ms));
+                earliest(self.now + time_to_draw(wh, p));
             }
         }
         if let Some(since) = c.over_threshold_since {

@@ -80,6 +80,15 @@ impl Demand {
         self.open_ms = phase_ms.clamp(0, self.period_ms() - 1);
     }
 
+    /// The meter clock was set and is now `phase_ms` into a period. The
+    /// bucket being filled ends here, short, and a new one starts: keeping
+    /// its energy in the re-aligned bucket would put more than one period's
+    /// worth into one bucket (a constant load would read above itself).
+    pub fn clock_set(&mut self, phase_ms: i64) {
+        self.close_bucket();
+        self.align(phase_ms);
+    }
+
     fn close_bucket(&mut self) {
         if self.buckets.len() == self.window {
             self.buckets.remove(0);
@@ -130,6 +139,19 @@ mod tests {
         d.accumulate(4000.0, 5 * MIN);
         // 10 minutes of 1000 and 5 of 4000
         assert!((d.value() - 2000.0).abs() < 1e-9, "{}", d.value());
+    }
+
+    #[test]
+    fn a_clock_set_never_overfills_a_bucket() {
+        let mut d = Demand::new(15, 1);
+        d.accumulate(1500.0, 30 * MIN + 50_000);
+        // The clock jumps from hh:mm:50 to hh:mm:10.
+        d.clock_set(10_000);
+        for _ in 0..(20 * 60) {
+            d.accumulate(1500.0, 1000);
+            assert!(d.value() <= 1500.0 + 1e-9, "{}", d.value());
+        }
+        assert!((d.value() - 1500.0).abs() < 1e-9);
     }
 
     #[test]

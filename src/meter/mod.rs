@@ -471,12 +471,16 @@ impl Meter {
         }
     }
 
-    fn align_demand(&mut self) {
+    /// How far the meter clock is into the present demand period [ms].
+    fn demand_phase_ms(&self) -> i64 {
         let c = self.clock();
-        let phase = i64::from(c.minute() % self.config.demand_period_min.max(1)) * 60_000
+        i64::from(c.minute() % self.config.demand_period_min.max(1)) * 60_000
             + i64::from(c.second()) * 1000
-            + i64::from(c.nanosecond() / 1_000_000);
-        self.demand.align(phase);
+            + i64::from(c.nanosecond() / 1_000_000)
+    }
+
+    fn align_demand(&mut self) {
+        self.demand.align(self.demand_phase_ms());
     }
 
     /// Check a command's values without carrying it out.
@@ -606,7 +610,7 @@ impl Meter {
             self.this_month = month;
         }
         self.push(EventKind::ClockSet { to });
-        self.align_demand();
+        self.demand.clock_set(self.demand_phase_ms());
         self.process_due();
     }
 

@@ -197,7 +197,14 @@ impl Ctx<'_> {
 pub(super) fn parse(file: &str, text: &str) -> Result<Profile, ProfileError> {
     let raw: RawProfile = toml::from_str(text).map_err(|e| {
         let at = e.span().map_or(0, |s| s.start);
-        ProfileError::at(file, text, at, e.message().trim().to_string())
+        let message = e.message().trim();
+        // toml's syntax and type errors ("invalid hexadecimal number") do
+        // not say which field they are about: name it.
+        let message = match key_at(text, at) {
+            Some(key) if !message.contains(key) => format!("{key}: {message}"),
+            _ => message.to_string(),
+        };
+        ProfileError::at(file, text, at, message)
     })?;
     let cx = Ctx { file, text };
     let r = &raw.ratings;
@@ -364,6 +371,18 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Profile, ProfileError> {
     })
 }
 
+/// The key whose value holds byte `at` of `text`, when the `key =` is on
+/// the same line before it: `address` for an error inside `address = 0x00G2`.
+fn key_at(text: &str, at: usize) -> Option<&str> {
+    let before = text.get(..at)?;
+    let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    let key = line[..line.rfind('=')?].trim_end();
+    let start = key
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .map_or(0, |i| i + 1);
+    Some(&key[start..]).filter(|k| !k.is_empty())
+}
+
 fn parse_day_table(cx: &Ctx, raw: &Spanned<Vec<RawSlot>>) -> Result<DayTable, ProfileError> {
     if raw.get_ref().len() > MAX_SLOTS {
         return Err(cx.err(raw, format!("a day table has at most {MAX_SLOTS} slots")));
@@ -499,7 +518,7 @@ fn build_map(
                 return Err(cx.err(
                     &r.address,
                     format!(
-                        "register \"{}\" at {address:04X}H–{last:04X}H is not inside one block",
+                        "address: register \"{}\" at {address:04X}H–{last:04X}H is not inside one block",
                         r.name
                     ),
                 ));
@@ -512,7 +531,7 @@ fn build_map(
                 return Err(cx.err(
                     &r.address,
                     format!(
-                        "register \"{}\" at {address:04X}H overlaps \"{}\" at {:04X}H",
+                        "address: register \"{}\" at {address:04X}H overlaps \"{}\" at {:04X}H",
                         r.name, o.name, o.address
                     ),
                 ));
