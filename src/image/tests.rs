@@ -25,7 +25,9 @@ fn kpm31() -> Profile {
 
 /// A KPM31 at `at` whose clock shows `at`.
 fn meter(p: &Profile, at: &str) -> Meter {
-    Meter::new(p.meter.clone(), 1, t(at), dt(at))
+    let mut config = p.meter.clone();
+    config.frontend.ideal = true;
+    Meter::new(config, 1, t(at), dt(at))
 }
 
 fn read(p: &Profile, m: &Meter, start: u16, count: u16) -> Result<Vec<u16>, ImageError> {

@@ -61,7 +61,10 @@ impl Bench {
         Self::with_config(MeterConfig::default(), at)
     }
 
-    pub fn with_config(config: MeterConfig, at: &str) -> Self {
+    /// The core's rules are exact arithmetic: the meter under test measures
+    /// ideally (the error model has its own tests in `physics/`).
+    pub fn with_config(mut config: MeterConfig, at: &str) -> Self {
+        config.frontend.ideal = true;
         Self {
             m: Meter::new(config, 7, t(at), dt(at)),
         }
