@@ -5,9 +5,12 @@ use crate::clients::{open_pty, Mbap, Rtu};
 use crate::support::Twin;
 
 /// (what, unit, request PDU, reply PDU; `None` = silence on every transport).
+type Case = (&'static str, u8, &'static [u8], Option<&'static [u8]>);
+
+/// The requests, in order.
 /// In order: later requests see the state earlier writes left; each write is
 /// undone before the next transport runs the list again.
-const CASES: &[(&str, u8, &[u8], Option<&[u8]>)] = &[
+const CASES: &[Case] = &[
     (
         "FC03 password, address, baud of unit 1",
         1,

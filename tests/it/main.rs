@@ -2,6 +2,9 @@
 //! the built `metertwin` with `--tcp 127.0.0.1:0` and reads its JSON ready
 //! line for the endpoints (no fixed ports, no start-up sleeps).
 
+// Test helpers fail loudly: a panic is the test failing.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod clients;
 mod equivalence;
 mod interop;
