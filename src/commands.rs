@@ -153,12 +153,13 @@ async fn serve(args: RunArgs, profile: Profile) -> anyhow::Result<()> {
         );
     }
     ready.insert("meters".into(), listed.into());
+    let signalled = shutdown_signal();
     println!("{}", serde_json::Value::Object(ready));
     tracing::info!(line = %line, speed = args.speed, meters = specs.len(), "serving");
     // Shutdown: stop accepting, let in-flight requests finish (the runner
     // keeps running for them), then stop the meters.
     let drained = async move {
-        shutdown_signal().await;
+        signalled.await;
         tracing::info!("shutting down");
         let _ = stop.send(true);
         let all = async { while tasks.join_next().await.is_some() {} };
@@ -171,25 +172,33 @@ async fn serve(args: RunArgs, profile: Profile) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is
+/// called, not when the future is first polled, so that a signal sent right
+/// after the ready line is printed cannot kill the process uncleanly.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 use chrono::Timelike;
