@@ -40,7 +40,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "127.0.0.1:5020")]
     pub tcp: SocketAddr,
     /// Modbus address (unit id) of the meter [default: the profile's, 1].
-    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=247))]
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=247), conflicts_with = "meter")]
     pub address: Option<u8>,
     /// Simulated time runs FACTOR× real time.
     #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
@@ -52,6 +52,98 @@ pub struct RunArgs {
     /// [default: the computer's local time].
     #[arg(long, value_parser = parse_datetime)]
     pub start: Option<chrono::NaiveDateTime>,
+    /// A meter at ADDRESS (1–247), with PROFILE [default: --profile].
+    /// Repeat for several meters on every endpoint (multi-drop), e.g.
+    /// `--meter 1 --meter 2 --meter 3=kpm31c`.
+    #[arg(long = "meter", value_name = "ADDRESS[=PROFILE]", value_parser = parse_meter)]
+    pub meter: Vec<MeterSpec>,
+    /// Do not serve Modbus TCP.
+    #[arg(long)]
+    pub no_tcp: bool,
+    /// Serve Modbus RTU on this serial device (e.g. /dev/ttyUSB0).
+    #[arg(long, value_name = "PATH")]
+    pub rtu: Option<PathBuf>,
+    /// Serve Modbus RTU on a new pseudo-terminal; its path is printed in the
+    /// ready line. With LINK, also make LINK a symlink to it.
+    #[arg(long, value_name = "LINK", num_args = 0..=1)]
+    pub pty: Option<Option<PathBuf>>,
+    /// Serve RTU frames over TCP ("RTU over TCP") on this address.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub rtu_tcp: Option<SocketAddr>,
+    /// Baud rate of the meters' serial line [default: the profile's, 9600].
+    #[arg(long, value_parser = parse_baud)]
+    pub baud: Option<u32>,
+    /// Parity of the meters' serial line [default: the profile's, even].
+    /// Linux pseudo-terminals cannot carry parity: use `none` with --pty.
+    #[arg(long, value_enum)]
+    pub parity: Option<ParityArg>,
+    /// Put RTU replies on the wire at the line's real speed (11-bit
+    /// characters), so that masters' timeouts behave as on a real bus.
+    #[arg(long)]
+    pub pace: bool,
+    /// Delay [ms] between the end of an RTU request and the reply (at least
+    /// 3.5 character times are always kept).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub turnaround_ms: u64,
+    /// Most TCP connections served at once (per listener); more are
+    /// accepted and closed at once.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_connections: u64,
+    /// Close a TCP connection after this many seconds without a request.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+}
+
+/// One `--meter ADDRESS[=PROFILE]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeterSpec {
+    /// Modbus address, 1–247.
+    pub address: u8,
+    /// Built-in profile name or path; `None`: `--profile`.
+    pub profile: Option<String>,
+}
+
+/// Serial parity on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ParityArg {
+    None,
+    Even,
+    Odd,
+}
+
+impl From<ParityArg> for crate::meter::settings::Parity {
+    fn from(p: ParityArg) -> Self {
+        match p {
+            ParityArg::None => Self::None,
+            ParityArg::Even => Self::Even,
+            ParityArg::Odd => Self::Odd,
+        }
+    }
+}
+
+fn parse_meter(s: &str) -> Result<MeterSpec, String> {
+    let (addr, profile) = match s.split_once('=') {
+        Some((a, p)) if !p.is_empty() => (a, Some(p.to_string())),
+        Some(_) => return Err(format!("\"{s}\": give a profile after '='")),
+        None => (s, None),
+    };
+    match addr.trim().parse::<u8>() {
+        Ok(a) if (1..=247).contains(&a) => Ok(MeterSpec {
+            address: a,
+            profile,
+        }),
+        _ => Err(format!(
+            "\"{addr}\" is not a Modbus address (1–247); use ADDRESS[=PROFILE]"
+        )),
+    }
+}
+
+fn parse_baud(s: &str) -> Result<u32, String> {
+    use crate::meter::settings::BAUD_RATES;
+    match s.parse::<u32>() {
+        Ok(b) if BAUD_RATES.contains(&b) => Ok(b),
+        _ => Err(format!("the meter supports {BAUD_RATES:?} baud, not {s}")),
+    }
 }
 
 impl Default for RunArgs {
@@ -63,6 +155,17 @@ impl Default for RunArgs {
             speed: 1.0,
             seed: 1,
             start: None,
+            meter: Vec::new(),
+            no_tcp: false,
+            rtu: None,
+            pty: None,
+            rtu_tcp: None,
+            baud: None,
+            parity: None,
+            pace: false,
+            turnaround_ms: 0,
+            max_connections: 64,
+            idle_timeout: 60,
         }
     }
 }

@@ -61,8 +61,9 @@ impl Station {
         &self.meters
     }
 
-    /// The powered meter answering to `unit` now (its address may change).
-    fn find(&self, unit: u8) -> Option<&MeterHandle> {
+    /// The meter answering to `unit` now (its address may change with a
+    /// write; the new one applies from the next request).
+    pub fn find(&self, unit: u8) -> Option<&MeterHandle> {
         self.meters
             .iter()
             .find(|m| m.snapshot().settings.address == unit)
@@ -70,6 +71,12 @@ impl Station {
 
     /// Handle one request PDU addressed to `unit`.
     pub async fn handle(&self, unit: u8, pdu: &[u8]) -> Reply {
+        self.handle_as(unit, pdu, self.unknown).await
+    }
+
+    /// Handle one request PDU, treating unknown units as `unknown` says:
+    /// one station serves TCP (exception 0BH) and serial lines (silence).
+    pub async fn handle_as(&self, unit: u8, pdu: &[u8], unknown: UnknownUnit) -> Reply {
         let fc = pdu.first().copied().unwrap_or(0);
         if unit == BROADCAST {
             if let Ok(req) = pdu::parse_request(pdu) {
@@ -84,7 +91,7 @@ impl Station {
             return Reply::Silence;
         }
         let Some(meter) = self.find(unit) else {
-            return match self.unknown {
+            return match unknown {
                 UnknownUnit::GatewayException => {
                     Reply::Pdu(pdu::exception_pdu(fc, Exception::GatewayTargetFailed))
                 }

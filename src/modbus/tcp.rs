@@ -2,17 +2,32 @@
 //! v1.0b §3.1.3) on top of the shared [`Station`] request path.
 //!
 //! MBAP header: transaction id (2), protocol id (2, must be 0), length (2,
-//! unit id + PDU), unit id (1). A malformed header closes that connection;
-//! other connections are unaffected.
+//! unit id + PDU), unit id (1). A malformed header (protocol id not 0,
+//! length 0, 1 or over 254) or a truncated PDU closes that connection; other
+//! connections are unaffected. A well-framed PDU that is not a valid request
+//! gets an exception, never more.
+//!
+//! The same accept loop serves RTU over TCP: RTU frames carried on a TCP
+//! stream, as serial-to-Ethernet gateways forward them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::time::timeout;
 
 use super::pdu::MAX_PDU;
-use super::station::{Reply, Station};
+use super::rtu::{LineSettings, RtuOptions, RtuServer};
+use super::station::{Reply, Station, UnknownUnit};
+
+/// The silence that ends an RTU frame carried over TCP [decision]: TCP
+/// segments arrive with jitter that has nothing to do with the line's
+/// character time, so a wider gap than t3.5 is used. Frames are normally
+/// recognised by length long before it.
+pub const RTU_OVER_TCP_GAP: Duration = Duration::from_millis(20);
 
 /// MBAP header length [bytes].
 pub const MBAP_LEN: usize = 7;
@@ -24,6 +39,10 @@ pub enum FrameError {
     ProtocolId(u16),
     #[error("MBAP length {0} is outside 2–{max}", max = MAX_PDU + 1)]
     Length(u16),
+    #[error("the peer closed the connection inside a {0}-byte PDU")]
+    Truncated(usize),
+    #[error("idle for too long")]
+    Idle,
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -66,48 +85,148 @@ pub fn frame_response(req: &Mbap, pdu: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Serve one connection until the peer closes it or sends a bad frame.
-pub async fn serve_connection<S>(mut stream: S, station: &Station) -> Result<(), FrameError>
+/// Limits of a TCP listener.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpOptions {
+    /// Connections served at once; more are accepted and closed at once.
+    pub max_connections: usize,
+    /// A connection with no request for this long is closed.
+    pub idle: Duration,
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 64,
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a listener speaks.
+#[derive(Debug, Clone, Copy)]
+pub enum Protocol {
+    /// Modbus TCP (MBAP header); unknown units get exception 0BH.
+    Mbap,
+    /// RTU frames over the stream, as a serial-to-Ethernet gateway forwards
+    /// them; unknown units get silence, as on the line.
+    RtuOverTcp(LineSettings, RtuOptions),
+}
+
+/// Serve one MBAP connection until the peer closes it, sends a bad header,
+/// stays idle for `idle`, or `shutdown` turns true (a request already read
+/// is answered first).
+pub async fn serve_connection<S>(
+    mut stream: S,
+    station: &Station,
+    idle: Duration,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), FrameError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut header = [0u8; MBAP_LEN];
     let mut pdu = [0u8; MAX_PDU];
     loop {
-        match stream.read_exact(&mut header).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-            Err(e) => return Err(e.into()),
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        tokio::select! {
+            r = timeout(idle, stream.read_exact(&mut header)) => match r {
+                Err(_elapsed) => return Err(FrameError::Idle),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Ok(Err(e)) => return Err(e.into()),
+            },
+            r = shutdown.changed() => {
+                if r.is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
         }
         let mbap = parse_mbap(&header)?;
         let body = &mut pdu[..mbap.pdu_len];
-        stream.read_exact(body).await?;
-        if let Reply::Pdu(resp) = station.handle(mbap.unit, body).await {
+        match timeout(idle, stream.read_exact(body)).await {
+            Err(_elapsed) => return Err(FrameError::Idle),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(FrameError::Truncated(mbap.pdu_len))
+            }
+            Ok(Err(e)) => return Err(e.into()),
+        }
+        if let Reply::Pdu(resp) = station
+            .handle_as(mbap.unit, body, UnknownUnit::GatewayException)
+            .await
+        {
             stream.write_all(&frame_response(&mbap, &resp)).await?;
         }
     }
 }
 
-/// Accept connections on `listener` forever, one task each.
-pub async fn serve(listener: TcpListener, station: Arc<Station>) {
+/// Accept connections on `listener` until `shutdown` turns true, one task
+/// each; then stop accepting and wait for the connections to finish their
+/// request in hand.
+pub async fn serve(
+    listener: TcpListener,
+    station: Arc<Station>,
+    opts: TcpOptions,
+    protocol: Protocol,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let (stream, peer) = match accepted {
             Ok(c) => c,
             Err(e) => {
                 // EMFILE and friends: back off instead of ending the server.
                 tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
+        if connections.len() >= opts.max_connections {
+            tracing::warn!(%peer, max = opts.max_connections, "connection limit reached; closing");
+            drop(stream);
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let station = Arc::clone(&station);
-        tokio::spawn(async move {
-            if let Err(e) = serve_connection(stream, &station).await {
-                tracing::debug!(%peer, error = %e, "connection closed");
+        let mut shutdown = shutdown.clone();
+        connections.spawn(async move {
+            tracing::debug!(%peer, "connection opened");
+            let result = match protocol {
+                Protocol::Mbap => {
+                    serve_connection(stream, &station, opts.idle, &mut shutdown).await
+                }
+                Protocol::RtuOverTcp(line, rtu) => {
+                    let rtu = RtuOptions {
+                        idle: Some(opts.idle),
+                        line: false,
+                        reopen_on_change: false,
+                        gap: Some(rtu.gap.unwrap_or(RTU_OVER_TCP_GAP)),
+                        ..rtu
+                    };
+                    let mut stream = stream;
+                    RtuServer::new(station, line, rtu)
+                        .serve(&mut stream, &mut shutdown)
+                        .await
+                        .map(|_| ())
+                        .map_err(FrameError::from)
+                }
+            };
+            match result {
+                Ok(()) => tracing::debug!(%peer, "connection closed"),
+                Err(e) => tracing::debug!(%peer, error = %e, "connection closed"),
             }
         });
     }
+    while connections.join_next().await.is_some() {}
 }
 
 /// Bind `addr` (port 0 picks a free port).

@@ -1,45 +1,66 @@
-//! Starting the real binary and waiting for its ready line.
+//! Starting the twin and finding external tools.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
-/// A running `metertwin`, killed when dropped.
+/// A running `metertwin run`, killed when dropped.
 pub struct Twin {
-    pub child: Child,
+    child: Child,
     pub ready: serde_json::Value,
-    #[allow(dead_code)]
-    pub stdout: BufReader<ChildStdout>,
 }
 
 impl Twin {
-    /// Start `metertwin ARGS` and wait for its `{"event":"ready",...}` line.
+    /// Start `metertwin run --tcp 127.0.0.1:0 ARGS…` and wait for its ready
+    /// line.
     pub fn start(args: &[&str]) -> Twin {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_metertwin"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start metertwin");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("read ready line");
-        let ready: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
-        assert_eq!(ready["event"], "ready", "{line}");
-        Twin {
-            child,
-            ready,
-            stdout,
-        }
+        let mut all = vec!["run", "--tcp", "127.0.0.1:0", "--start", "2024-03-01 12:00:00"];
+        all.extend_from_slice(args);
+        Self::start_raw(&all)
     }
 
-    /// The TCP address from the ready line.
-    pub fn tcp(&self) -> std::net::SocketAddr {
-        self.ready["tcp"]
+    /// Start `metertwin ARGS…` exactly as given and wait for its ready line.
+    pub fn start_raw(args: &[&str]) -> Twin {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_metertwin"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start metertwin");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the ready line");
+        let ready: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("ready line {line:?} is not JSON: {e}"));
+        assert_eq!(ready["event"], "ready", "{line}");
+        Twin { child, ready }
+    }
+
+    /// An endpoint from the ready line ("tcp", "rtu_tcp", "pty").
+    pub fn endpoint(&self, key: &str) -> String {
+        self.ready[key]
             .as_str()
-            .expect("tcp in ready line")
-            .parse()
-            .expect("socket address")
+            .unwrap_or_else(|| panic!("no {key} in {}", self.ready))
+            .to_string()
+    }
+
+    pub fn socket(&self, key: &str) -> std::net::SocketAddr {
+        self.endpoint(key).parse().expect("socket address")
+    }
+
+    /// The Modbus TCP address from the ready line.
+    pub fn tcp(&self) -> std::net::SocketAddr {
+        self.socket("tcp")
+    }
+
+    /// Send SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().expect("wait")
     }
 }
 
@@ -48,6 +69,47 @@ impl Drop for Twin {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether `program` can be run. Missing tools skip the test with a notice,
+/// unless METERTWIN_REQUIRE_TOOLS=1 (CI), where they fail it.
+pub fn have(program: &str, probe: &[&str]) -> bool {
+    let ok = Command::new(program)
+        .args(probe)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        if std::env::var("METERTWIN_REQUIRE_TOOLS").as_deref() == Ok("1") {
+            panic!("{program} is required (METERTWIN_REQUIRE_TOOLS=1) but not usable; run .ci/install-tools");
+        }
+        eprintln!("SKIPPED: {program} is not installed (run .ci/install-tools)");
+    }
+    ok
+}
+
+/// Python with pymodbus and pyserial.
+pub fn have_pymodbus() -> bool {
+    have("python3", &["-c", "import pymodbus, serial"])
+}
+
+/// The CRC-16/MODBUS of `body`, appended low byte first.
+pub fn rtu(body: &[u8]) -> Vec<u8> {
+    let mut crc: u16 = 0xFFFF;
+    for &b in body {
+        crc ^= u16::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xA001
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    let mut v = body.to_vec();
+    v.extend_from_slice(&crc.to_le_bytes());
+    v
 }
 
 /// Two registers → f32, high word first.

@@ -13,7 +13,7 @@ async fn connect(twin: &Twin, unit: u8) -> Context {
 
 #[tokio::test]
 async fn reads_consistent_measurements_and_energy() {
-    let twin = Twin::start(&["run", "--tcp", "127.0.0.1:0", "--speed", "3600"]);
+    let twin = Twin::start(&["--speed", "3600"]);
     let mut ctx = connect(&twin, 1).await;
     let m = ctx
         .read_holding_registers(0x0030, 14)
@@ -57,7 +57,7 @@ async fn reads_consistent_measurements_and_energy() {
 
 #[tokio::test]
 async fn energy_grows_as_simulated_time_runs() {
-    let twin = Twin::start(&["--tcp", "127.0.0.1:0", "--speed", "36000"]);
+    let twin = Twin::start_raw(&["--tcp", "127.0.0.1:0", "--speed", "36000"]);
     let mut ctx = connect(&twin, 1).await;
     let first = f32_at(
         &ctx.read_holding_registers(0x0080, 2)
@@ -84,7 +84,7 @@ async fn energy_grows_as_simulated_time_runs() {
 
 #[tokio::test]
 async fn writes_settings_and_the_relay_coil() {
-    let twin = Twin::start(&["run", "--tcp", "127.0.0.1:0"]);
+    let twin = Twin::start(&[]);
     let mut ctx = connect(&twin, 1).await;
     assert_eq!(
         ctx.read_coils(0x0001, 1).await.unwrap().unwrap(),
@@ -154,7 +154,7 @@ async fn writes_settings_and_the_relay_coil() {
 
 #[tokio::test]
 async fn every_exception_case_gets_its_code() {
-    let twin = Twin::start(&["run", "--tcp", "127.0.0.1:0"]);
+    let twin = Twin::start(&[]);
     let mut ctx = connect(&twin, 1).await;
     let addr = ExceptionCode::IllegalDataAddress;
     let value = ExceptionCode::IllegalDataValue;

@@ -1,0 +1,93 @@
+//! RTU on the twin's own pseudo-terminal, three meters on one line: each
+//! answers its own address; garbage, bad CRCs, foreign replies and
+//! truncated frames never cost a valid poll its answer.
+
+use crate::clients::open_pty;
+use crate::support::{rtu, Twin};
+
+fn poll(unit: u8) -> Vec<u8> {
+    // FC03, register 0001H (the meter's address), quantity 1.
+    rtu(&[unit, 0x03, 0x00, 0x01, 0x00, 0x01])
+}
+
+fn answer(unit: u8) -> Vec<u8> {
+    rtu(&[unit, 0x03, 0x02, 0x00, unit])
+}
+
+#[tokio::test]
+async fn three_meters_on_one_pty_survive_a_noisy_bus() {
+    let twin = Twin::start(&[
+        "--no-tcp", "--pty", "--parity", "none", "--meter", "1", "--meter", "2", "--meter", "3",
+    ]);
+    assert!(twin.ready.get("tcp").is_none(), "--no-tcp: {}", twin.ready);
+    let meters: Vec<u64> = twin.ready["meters"]
+        .as_array()
+        .expect("meters")
+        .iter()
+        .map(|m| m["address"].as_u64().expect("address"))
+        .collect();
+    assert_eq!(meters, [1, 2, 3]);
+    let mut m = open_pty(&twin.endpoint("pty"));
+    for unit in [1, 2, 3] {
+        assert_eq!(m.raw(&poll(unit)).await, answer(unit), "unit {unit}");
+    }
+    // Not ours: silence.
+    assert_eq!(m.raw(&poll(4)).await, Vec::<u8>::new());
+    // Bad CRC: silence, then the next poll is answered.
+    let mut bad = poll(2);
+    bad[7] ^= 0xFF;
+    assert_eq!(m.raw(&bad).await, Vec::<u8>::new());
+    assert_eq!(m.raw(&poll(2)).await, answer(2));
+    // Garbage in front of a poll.
+    let noisy = [&[0x00, 0xFF, 0x10, 0x03, 0x7E][..], &poll(3)].concat();
+    assert_eq!(m.raw(&noisy).await, answer(3));
+    // A foreign slave's 125-register reply, then our poll.
+    let mut foreign = vec![0x09, 0x03, 0xFA];
+    foreign.extend((0..250u32).map(|i| (i * 31 + 7) as u8));
+    let foreign = rtu(&foreign);
+    assert_eq!(
+        m.raw(&[foreign.as_slice(), &poll(1)].concat()).await,
+        answer(1)
+    );
+    // A truncated FC10 announcing 240 bytes, then polls: all answered.
+    let truncated = [0x01, 0x10, 0x00, 0x00, 0x00, 0x78, 0xF0, 0x00, 0x01, 0x00];
+    assert_eq!(m.raw(&truncated).await, Vec::<u8>::new());
+    for unit in [1, 2, 3, 1, 2, 3] {
+        assert_eq!(
+            m.raw(&poll(unit)).await,
+            answer(unit),
+            "after truncation, unit {unit}"
+        );
+    }
+    // Broadcast FC10 password ← 5678: no reply, every meter changed.
+    let broadcast = rtu(&[0x00, 0x10, 0x00, 0x00, 0x00, 0x01, 0x02, 0x16, 0x2E]);
+    assert_eq!(m.raw(&broadcast).await, Vec::<u8>::new());
+    for unit in [1, 2, 3] {
+        let read = rtu(&[unit, 0x03, 0x00, 0x00, 0x00, 0x01]);
+        assert_eq!(m.raw(&read).await, rtu(&[unit, 0x03, 0x02, 0x16, 0x2E]));
+    }
+}
+
+#[tokio::test]
+async fn clients_may_come_and_go_on_the_pty() {
+    let twin = Twin::start(&["--pty", "--parity", "none"]);
+    let path = twin.endpoint("pty");
+    for _ in 0..3 {
+        let mut m = open_pty(&path);
+        assert_eq!(m.raw(&poll(1)).await, answer(1));
+        drop(m);
+    }
+}
+
+#[tokio::test]
+async fn a_new_address_over_the_pty_applies_after_the_reply() {
+    let twin = Twin::start(&["--pty", "--parity", "none", "--pace"]);
+    let mut m = open_pty(&twin.endpoint("pty"));
+    let set = rtu(&[0x01, 0x10, 0x00, 0x01, 0x00, 0x01, 0x02, 0x00, 0x07]);
+    assert_eq!(
+        m.raw(&set).await,
+        rtu(&[0x01, 0x10, 0x00, 0x01, 0x00, 0x01])
+    );
+    assert_eq!(m.raw(&poll(1)).await, Vec::<u8>::new());
+    assert_eq!(m.raw(&poll(7)).await, answer(7));
+}
