@@ -13,7 +13,13 @@ impl Twin {
     /// Start `metertwin run --tcp 127.0.0.1:0 ARGS…` and wait for its ready
     /// line.
     pub fn start(args: &[&str]) -> Twin {
-        let mut all = vec!["run", "--tcp", "127.0.0.1:0", "--start", "2024-03-01 12:00:00"];
+        let mut all = vec![
+            "run",
+            "--tcp",
+            "127.0.0.1:0",
+            "--start",
+            "2024-03-01 12:00:00",
+        ];
         all.extend_from_slice(args);
         Self::start_raw(&all)
     }
