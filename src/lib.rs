@@ -27,3 +27,4 @@ pub mod physics;
 pub mod profile;
 pub mod runtime;
 pub mod time;
+pub mod scenario;
