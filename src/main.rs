@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         CommandLine::Run(args) => commands::run(args),
         CommandLine::Registers(args) => commands::registers(args),
         CommandLine::Check(args) => commands::check(args),
+        CommandLine::Scenario(args) => commands::scenario(args),
     };
     match result {
         Ok(code) => code,

@@ -588,7 +588,12 @@ pub fn parse_duration(s: &str) -> Option<SimDuration> {
 
 /// A local date-time "YYYY-MM-DD HH:MM[:SS]" (a `T` may replace the space).
 pub fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
-    ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
+    [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ]
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(s.trim(), f).ok())
 }
