@@ -26,5 +26,5 @@ pub mod modbus;
 pub mod physics;
 pub mod profile;
 pub mod runtime;
-pub mod time;
 pub mod scenario;
+pub mod time;

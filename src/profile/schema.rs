@@ -275,7 +275,10 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Profile, ProfileError> {
             return Err(cx.err(v, format!("{name} must be at least 1")));
         }
     }
-    if m.demand_window_min.get_ref() % m.demand_period_min.get_ref() != 0
+    if !m
+        .demand_window_min
+        .get_ref()
+        .is_multiple_of(*m.demand_period_min.get_ref())
         || *m.demand_window_min.get_ref() == 0
     {
         return Err(cx.err(

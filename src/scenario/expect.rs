@@ -155,7 +155,8 @@ impl Expectation {
             Some(n) => inside.len() == *n,
             None => !inside.is_empty(),
         };
-        let how_many = count.map_or_else(|| "at least once".to_string(), |n| format!("{n} time(s)"));
+        let how_many =
+            count.map_or_else(|| "at least once".to_string(), |n| format!("{n} time(s)"));
         let seen = if times.is_empty() {
             "never".to_string()
         } else {

@@ -9,7 +9,7 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::expect::{Expectation, ExpectKind, Probe};
+use super::expect::{ExpectKind, Expectation, Probe};
 use super::schedule::{Jitter, Pattern, Replay, ReplayColumns};
 use super::ScenarioError;
 use crate::meter::settings::RelayMode;
@@ -421,9 +421,15 @@ pub enum EventAction {
     TopUp(f64),
     SetClock(NaiveDateTime),
     /// Words written from `address`, through the register image (FC10).
-    WriteRegisters { address: u16, words: Vec<u16> },
+    WriteRegisters {
+        address: u16,
+        words: Vec<u16>,
+    },
     /// A coil write (FC05).
-    WriteCoil { address: u16, on: bool },
+    WriteCoil {
+        address: u16,
+        on: bool,
+    },
     Panel(PanelOp),
 }
 
@@ -482,7 +488,13 @@ impl Ctx<'_> {
         Ok(d)
     }
 
-    fn number(&self, v: &Spanned<f64>, field: &str, lo: f64, hi: f64) -> Result<f64, ScenarioError> {
+    fn number(
+        &self,
+        v: &Spanned<f64>,
+        field: &str,
+        lo: f64,
+        hi: f64,
+    ) -> Result<f64, ScenarioError> {
         let x = *v.get_ref();
         if x.is_finite() && (lo..=hi).contains(&x) {
             Ok(x)
@@ -583,7 +595,8 @@ pub fn parse_duration(s: &str) -> Option<SimDuration> {
         total_ms += n * unit_ms;
         rest = rest.get(unit_end..)?.trim_start();
     }
-    (total_ms.is_finite() && total_ms < 1e15).then(|| SimDuration::from_millis(total_ms.round() as i64))
+    (total_ms.is_finite() && total_ms < 1e15)
+        .then(|| SimDuration::from_millis(total_ms.round() as i64))
 }
 
 /// A local date-time "YYYY-MM-DD HH:MM[:SS]" (a `T` may replace the space).
@@ -594,21 +607,25 @@ pub fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
         "%Y-%m-%d %H:%M",
         "%Y-%m-%dT%H:%M",
     ]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(s.trim(), f).ok())
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(s.trim(), f).ok())
 }
 
 /// A TOML date-time as a local date-time and its UTC offset [s], if any.
 fn toml_datetime(d: &toml::value::Datetime) -> Option<(NaiveDateTime, Option<i32>)> {
     let date = d.date?;
     let time = d.time?;
-    let dt = NaiveDate::from_ymd_opt(i32::from(date.year), u32::from(date.month), u32::from(date.day))?
-        .and_time(NaiveTime::from_hms_nano_opt(
-            u32::from(time.hour),
-            u32::from(time.minute),
-            u32::from(time.second),
-            time.nanosecond,
-        )?);
+    let dt = NaiveDate::from_ymd_opt(
+        i32::from(date.year),
+        u32::from(date.month),
+        u32::from(date.day),
+    )?
+    .and_time(NaiveTime::from_hms_nano_opt(
+        u32::from(time.hour),
+        u32::from(time.minute),
+        u32::from(time.second),
+        time.nanosecond,
+    )?);
     let off = d.offset.map(|o| match o {
         toml::value::Offset::Z => 0,
         toml::value::Offset::Custom { minutes } => i32::from(minutes) * 60,
@@ -736,7 +753,10 @@ pub(super) fn parse(file: &str, text: &str, base: &Path) -> Result<Scenario, Sce
     let supply = parse_supply(&cx, raw.supply.as_ref(), seed)?;
     let mut loads = Vec::new();
     for (i, l) in raw.loads.iter().enumerate() {
-        if raw.loads[..i].iter().any(|o| o.name.get_ref() == l.name.get_ref()) {
+        if raw.loads[..i]
+            .iter()
+            .any(|o| o.name.get_ref() == l.name.get_ref())
+        {
             return Err(cx.err(&l.name, format!("two loads named \"{}\"", l.name.get_ref())));
         }
         let kind = parse_load(&cx, l, seed, i as u64)?;
@@ -850,12 +870,18 @@ fn parse_meters(cx: &Ctx, raw: &[RawMeter]) -> Result<Vec<MeterSpec>, ScenarioEr
             }
         };
         if let Some(o) = out.iter().find(|o| o.address == address) {
-            let at = m.address.as_ref().map_or(cx.start_span(), |a| a.span().start);
+            let at = m
+                .address
+                .as_ref()
+                .map_or(cx.start_span(), |a| a.span().start);
             return Err(ScenarioError::at(
                 cx.file,
                 cx.text,
                 at,
-                format!("meters \"{}\" and \"{name}\" share address {address}", o.name),
+                format!(
+                    "meters \"{}\" and \"{name}\" share address {address}",
+                    o.name
+                ),
             ));
         }
         let relay_mode = match &m.relay_mode {
@@ -937,11 +963,7 @@ fn parse_jitter(cx: &Ctx, j: &RawJitter, stream: u64, seed: u64) -> Result<Jitte
     })
 }
 
-fn parse_supply(
-    cx: &Ctx,
-    raw: Option<&RawSupply>,
-    seed: u64,
-) -> Result<SupplySpec, ScenarioError> {
+fn parse_supply(cx: &Ctx, raw: Option<&RawSupply>, seed: u64) -> Result<SupplySpec, ScenarioError> {
     let mut s = SupplySpec {
         voltage_v: 220.0,
         frequency_hz: 50.0,
@@ -1003,7 +1025,10 @@ fn parse_component(cx: &Ctx, c: &Spanned<RawComponent>) -> Result<ComponentSpec,
             Ok(x)
         }
         (None, Some(d)) => Ok(d),
-        (None, None) => Err(cx.err(&r.kind, format!("a \"{kind}\" component needs power_factor"))),
+        (None, None) => Err(cx.err(
+            &r.kind,
+            format!("a \"{kind}\" component needs power_factor"),
+        )),
     };
     let forbid = |v: bool, field: &str| {
         if v {
@@ -1109,7 +1134,12 @@ fn parse_time_of_day(s: &str) -> Option<i64> {
     Some(i64::from(t.num_seconds_from_midnight()) * 1000)
 }
 
-fn parse_pattern(cx: &Ctx, p: &RawPattern, seed: u64, stream: u64) -> Result<Pattern, ScenarioError> {
+fn parse_pattern(
+    cx: &Ctx,
+    p: &RawPattern,
+    seed: u64,
+    stream: u64,
+) -> Result<Pattern, ScenarioError> {
     let kind = p.kind.get_ref().as_str();
     let missing = |field: &str| cx.err(&p.kind, format!("a \"{kind}\" schedule needs {field}"));
     // Fields each kind may use; any other field given is an error.
@@ -1150,7 +1180,10 @@ fn parse_pattern(cx: &Ctx, p: &RawPattern, seed: u64, stream: u64) -> Result<Pat
                     cx.file,
                     cx.text,
                     at,
-                    format!("{field} is not a field of a \"{kind}\" schedule (fields: {})", used.join(", ")),
+                    format!(
+                        "{field} is not a field of a \"{kind}\" schedule (fields: {})",
+                        used.join(", ")
+                    ),
                 ));
             }
         }
@@ -1164,7 +1197,12 @@ fn parse_pattern(cx: &Ctx, p: &RawPattern, seed: u64, stream: u64) -> Result<Pat
             }
             v.sort_by_key(|x| x.0);
             Pattern::Steps {
-                initial: p.initial.as_ref().map(|x| parse_level(cx, x)).transpose()?.unwrap_or(0.0),
+                initial: p
+                    .initial
+                    .as_ref()
+                    .map(|x| parse_level(cx, x))
+                    .transpose()?
+                    .unwrap_or(0.0),
                 steps: v,
             }
         }
@@ -1178,7 +1216,10 @@ fn parse_pattern(cx: &Ctx, p: &RawPattern, seed: u64, stream: u64) -> Result<Pat
             Pattern::Ramp {
                 from,
                 to,
-                from_level: parse_level(cx, p.from_level.as_ref().ok_or_else(|| missing("from_level"))?)?,
+                from_level: parse_level(
+                    cx,
+                    p.from_level.as_ref().ok_or_else(|| missing("from_level"))?,
+                )?,
                 to_level: parse_level(cx, p.to_level.as_ref().ok_or_else(|| missing("to_level"))?)?,
                 step: match &p.step {
                     Some(s) => cx.positive_duration(s, "step")?,
@@ -1194,7 +1235,11 @@ fn parse_pattern(cx: &Ctx, p: &RawPattern, seed: u64, stream: u64) -> Result<Pat
             if on > period {
                 return Err(cx.err(on_v, "on must not be longer than period"));
             }
-            let offset = p.offset.as_ref().map(|o| cx.duration(o, "offset")).transpose()?;
+            let offset = p
+                .offset
+                .as_ref()
+                .map(|o| cx.duration(o, "offset"))
+                .transpose()?;
             Pattern::DutyCycle {
                 anchor: cx.start + offset.unwrap_or(SimDuration::ZERO),
                 period,
@@ -1206,7 +1251,13 @@ fn parse_pattern(cx: &Ctx, p: &RawPattern, seed: u64, stream: u64) -> Result<Pat
             match (&p.hourly, &p.points) {
                 (Some(h), None) => {
                     if h.get_ref().len() != 24 {
-                        return Err(cx.err(h, format!("hourly has 24 levels (00:00 to 23:00), got {}", h.get_ref().len())));
+                        return Err(cx.err(
+                            h,
+                            format!(
+                                "hourly has 24 levels (00:00 to 23:00), got {}",
+                                h.get_ref().len()
+                            ),
+                        ));
                     }
                     for (i, &x) in h.get_ref().iter().enumerate() {
                         if !(x.is_finite() && (0.0..=1000.0).contains(&x)) {
@@ -1218,7 +1269,13 @@ fn parse_pattern(cx: &Ctx, p: &RawPattern, seed: u64, stream: u64) -> Result<Pat
                 (None, Some(ps)) => {
                     for pt in ps.get_ref() {
                         let ms = parse_time_of_day(pt.time.get_ref()).ok_or_else(|| {
-                            cx.err(&pt.time, format!("time = \"{}\" is not a time of day HH:MM[:SS]", pt.time.get_ref()))
+                            cx.err(
+                                &pt.time,
+                                format!(
+                                    "time = \"{}\" is not a time of day HH:MM[:SS]",
+                                    pt.time.get_ref()
+                                ),
+                            )
                         })?;
                         if points.iter().any(|(t, _)| *t == ms) {
                             return Err(cx.err(&pt.time, "two points at the same time of day"));
@@ -1236,7 +1293,8 @@ fn parse_pattern(cx: &Ctx, p: &RawPattern, seed: u64, stream: u64) -> Result<Pat
             Pattern::Daily { points }
         }
         "random" => {
-            let every = cx.positive_duration(p.every.as_ref().ok_or_else(|| missing("every"))?, "every")?;
+            let every =
+                cx.positive_duration(p.every.as_ref().ok_or_else(|| missing("every"))?, "every")?;
             let min = parse_level(cx, p.min.as_ref().ok_or_else(|| missing("min"))?)?;
             let max_v = p.max.as_ref().ok_or_else(|| missing("max"))?;
             let max = parse_level(cx, max_v)?;
@@ -1363,7 +1421,11 @@ fn parse_event(
         }
         "write_coil" => EventAction::WriteCoil {
             address: *e.address.as_ref().map_or(&1, |a| a.get_ref()),
-            on: *e.on.as_ref().ok_or_else(|| missing("on = true | false"))?.get_ref(),
+            on: *e
+                .on
+                .as_ref()
+                .ok_or_else(|| missing("on = true | false"))?
+                .get_ref(),
         },
         "panel" => {
             let op_v = e.op.as_ref().ok_or_else(|| missing("op"))?;
@@ -1405,15 +1467,14 @@ fn parse_expect(
     meter: usize,
     meters: &[MeterSpec],
 ) -> Result<Expectation, ScenarioError> {
-    let anchor = x
-        .at
-        .as_ref()
-        .map(|a| a.span().start)
-        .or(x.event.as_ref().map(|a| a.span().start))
-        .or(x.register.as_ref().map(|a| a.span().start))
-        .or(x.quantity.as_ref().map(|a| a.span().start))
-        .or(x.relay.as_ref().map(|a| a.span().start))
-        .unwrap_or(0);
+    let anchor =
+        x.at.as_ref()
+            .map(|a| a.span().start)
+            .or(x.event.as_ref().map(|a| a.span().start))
+            .or(x.register.as_ref().map(|a| a.span().start))
+            .or(x.quantity.as_ref().map(|a| a.span().start))
+            .or(x.relay.as_ref().map(|a| a.span().start))
+            .unwrap_or(0);
     let line = crate::profile::line_col(cx.text, anchor).0;
     let here = |msg: String| ScenarioError::at(cx.file, cx.text, anchor, msg);
     let label = x
@@ -1424,7 +1485,9 @@ fn parse_expect(
         Some(a) => cx.time(a, "at")?,
         None => cx.end,
     };
-    let spec = meters.get(meter).ok_or_else(|| here("no such meter".into()))?;
+    let spec = meters
+        .get(meter)
+        .ok_or_else(|| here("no such meter".into()))?;
     let map = &spec.profile.map;
     let kinds = usize::from(x.register.is_some() || x.quantity.is_some())
         + usize::from(x.relay.is_some())
@@ -1438,8 +1501,18 @@ fn parse_expect(
         if x.at.is_some() || x.equals.is_some() || x.tolerance.is_some() || x.month.is_some() {
             return Err(cx.err(ev, "an event expectation uses after, before and count (not at, equals, tolerance, month)"));
         }
-        let from = x.after.as_ref().map(|a| cx.time(a, "after")).transpose()?.unwrap_or(cx.start);
-        let to = x.before.as_ref().map(|a| cx.time(a, "before")).transpose()?.unwrap_or(cx.end);
+        let from = x
+            .after
+            .as_ref()
+            .map(|a| cx.time(a, "after"))
+            .transpose()?
+            .unwrap_or(cx.start);
+        let to = x
+            .before
+            .as_ref()
+            .map(|a| cx.time(a, "before"))
+            .transpose()?
+            .unwrap_or(cx.end);
         if to < from {
             return Err(here("before is earlier than after".into()));
         }
@@ -1462,7 +1535,10 @@ fn parse_expect(
             }
             let closed = relay_state(cx, r)?;
             let coil = map.coils().first().map(|c| c.address).ok_or_else(|| {
-                cx.err(r, format!("meter \"{}\"'s profile has no relay coil", spec.name))
+                cx.err(
+                    r,
+                    format!("meter \"{}\"'s profile has no relay coil", spec.name),
+                )
             })?;
             ExpectKind::Relay { at, coil, closed }
         } else {
@@ -1476,16 +1552,28 @@ fn parse_expect(
                         Quantity::History(s, _) if *m.get_ref() <= 12 => {
                             quantity = Quantity::History(s, *m.get_ref());
                         }
-                        Quantity::History(..) => return Err(cx.err(m, "month is 0 (this month) to 12")),
+                        Quantity::History(..) => {
+                            return Err(cx.err(m, "month is 0 (this month) to 12"))
+                        }
                         _ => return Err(cx.err(m, "month goes with history.* quantities")),
                     }
                 } else if matches!(quantity, Quantity::History(..)) {
-                    return Err(cx.err(q, "a history quantity needs month = 0 (this month) to 12 (previous 12)"));
+                    return Err(cx.err(
+                        q,
+                        "a history quantity needs month = 0 (this month) to 12 (previous 12)",
+                    ));
                 }
                 let field = map.field_of(quantity).ok_or_else(|| {
-                    cx.err(q, format!("meter \"{}\"'s register map has no \"{key}\"", spec.name))
+                    cx.err(
+                        q,
+                        format!("meter \"{}\"'s register map has no \"{key}\"", spec.name),
+                    )
                 })?;
-                Probe { address: field.address, kind: field.kind, name: key.clone() }
+                Probe {
+                    address: field.address,
+                    kind: field.kind,
+                    name: key.clone(),
+                }
             } else if let Some(r) = &x.register {
                 if let Some(m) = &x.month {
                     return Err(cx.err(m, "month goes with quantity, not register"));
@@ -1495,15 +1583,30 @@ fn parse_expect(
                     .fields()
                     .iter()
                     .find(|f| f.address == a)
-                    .ok_or_else(|| cx.err(r, format!("no register starts at {a:04X}H in meter \"{}\"'s map", spec.name)))?;
-                Probe { address: a, kind: field.kind, name: format!("{a:04X}H {}", field.name) }
+                    .ok_or_else(|| {
+                        cx.err(
+                            r,
+                            format!(
+                                "no register starts at {a:04X}H in meter \"{}\"'s map",
+                                spec.name
+                            ),
+                        )
+                    })?;
+                Probe {
+                    address: a,
+                    kind: field.kind,
+                    name: format!("{a:04X}H {}", field.name),
+                }
             } else {
                 return Err(here("unreachable".into()));
             };
             if !matches!(probe.kind, FieldType::U16 | FieldType::U32 | FieldType::F32) {
                 return Err(here(format!("{} is not a number register", probe.name)));
             }
-            let equals = x.equals.as_ref().ok_or_else(|| here("a register expectation needs equals".into()))?;
+            let equals = x
+                .equals
+                .as_ref()
+                .ok_or_else(|| here("a register expectation needs equals".into()))?;
             if !equals.get_ref().is_finite() {
                 return Err(cx.err(equals, "equals must be a finite number"));
             }
@@ -1535,10 +1638,16 @@ mod tests {
     #[test]
     fn durations_parse() {
         assert_eq!(parse_duration("90s"), Some(SimDuration::from_secs(90)));
-        assert_eq!(parse_duration("1h30min"), Some(SimDuration::from_minutes(90)));
+        assert_eq!(
+            parse_duration("1h30min"),
+            Some(SimDuration::from_minutes(90))
+        );
         assert_eq!(parse_duration("1d 6h"), Some(SimDuration::from_hours(30)));
         assert_eq!(parse_duration("0.5s"), Some(SimDuration::from_millis(500)));
-        assert_eq!(parse_duration("365d"), Some(SimDuration::from_hours(365 * 24)));
+        assert_eq!(
+            parse_duration("365d"),
+            Some(SimDuration::from_hours(365 * 24))
+        );
         assert_eq!(parse_duration("5"), None);
         assert_eq!(parse_duration("5m"), None);
         assert_eq!(parse_duration(""), None);
@@ -1554,11 +1663,23 @@ mod tests {
 
     #[test]
     fn components_give_signed_power() {
-        let (p, q) = ComponentSpec::Inductive { power_w: 800.0, power_factor: 0.8 }.power(1.0);
+        let (p, q) = ComponentSpec::Inductive {
+            power_w: 800.0,
+            power_factor: 0.8,
+        }
+        .power(1.0);
         assert!((p - 800.0).abs() < 1e-9 && (q - 600.0).abs() < 1e-9);
-        let (p, q) = ComponentSpec::Capacitive { power_w: 800.0, power_factor: 0.8 }.power(0.5);
+        let (p, q) = ComponentSpec::Capacitive {
+            power_w: 800.0,
+            power_factor: 0.8,
+        }
+        .power(0.5);
         assert!((p - 400.0).abs() < 1e-9 && (q + 300.0).abs() < 1e-9);
-        let (p, q) = ComponentSpec::Generation { power_w: 3000.0, power_factor: 1.0 }.power(1.0);
+        let (p, q) = ComponentSpec::Generation {
+            power_w: 3000.0,
+            power_factor: 1.0,
+        }
+        .power(1.0);
         assert_eq!((p, q), (-3000.0, 0.0));
     }
 }

@@ -157,6 +157,9 @@ pub fn write_report(engine: &Engine, dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// One line of a plot: legend, colour, points (time [ms], value).
+type Line<'a> = (&'a str, &'a str, &'a [(f64, f64)]);
+
 const W: f64 = 900.0;
 const PANEL_H: f64 = 220.0;
 const LEFT: f64 = 70.0;
@@ -178,21 +181,29 @@ pub fn svg_plot(engine: &Engine) -> String {
     for (mi, m) in sc.meters.iter().enumerate() {
         let samples: Vec<&Sample> = engine.samples().iter().filter(|s| s.meter == mi).collect();
         let top = 20.0 + mi as f64 * (2.0 * PANEL_H + 60.0);
-        let p_series: Vec<(f64, f64)> = samples.iter().map(|s| (s.at.0 as f64, s.active_w)).collect();
+        let p_series: Vec<(f64, f64)> = samples
+            .iter()
+            .map(|s| (s.at.0 as f64, s.active_w))
+            .collect();
         panel(
             &mut s,
             top,
             &format!("{} — active power [W]", m.name),
-            &[("P", "#333333", &p_series)],
+            &[("P", "#333333", p_series.as_slice())],
             &x,
             sc,
         );
         let rates: Vec<Vec<(f64, f64)>> = (0..4)
-            .map(|r| samples.iter().map(|s| (s.at.0 as f64, s.rate_kwh[r])).collect())
+            .map(|r| {
+                samples
+                    .iter()
+                    .map(|s| (s.at.0 as f64, s.rate_kwh[r]))
+                    .collect()
+            })
             .collect();
         let names = ["sharp (1)", "peak (2)", "flat (3)", "valley (4)"];
-        let series: Vec<(&str, &str, &Vec<(f64, f64)>)> = (0..4)
-            .map(|r| (names[r], RATE_COLOURS[r], &rates[r]))
+        let series: Vec<Line> = (0..4)
+            .map(|r| (names[r], RATE_COLOURS[r], rates[r].as_slice()))
             .collect();
         panel(
             &mut s,
@@ -211,7 +222,7 @@ fn panel(
     s: &mut String,
     top: f64,
     title: &str,
-    series: &[(&str, &str, &Vec<(f64, f64)>)],
+    series: &[Line],
     x: &dyn Fn(f64) -> f64,
     sc: &super::Scenario,
 ) {
@@ -227,7 +238,12 @@ fn panel(
         hi = lo + 1.0;
     }
     let y = |v: f64| top + 20.0 + (hi - v) / (hi - lo) * h;
-    let _ = writeln!(s, "<text x=\"{LEFT}\" y=\"{:.1}\" font-weight=\"bold\">{}</text>", top + 12.0, xml(title));
+    let _ = writeln!(
+        s,
+        "<text x=\"{LEFT}\" y=\"{:.1}\" font-weight=\"bold\">{}</text>",
+        top + 12.0,
+        xml(title)
+    );
     let _ = writeln!(
         s,
         "<rect x=\"{LEFT}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"none\" stroke=\"#999\"/>",
@@ -265,9 +281,18 @@ fn panel(
         }
         let mut d = String::new();
         for (k, &(t, v)) in pts.iter().enumerate() {
-            let _ = write!(d, "{}{:.1},{:.1}", if k == 0 { "M" } else { " L" }, x(t), y(v));
+            let _ = write!(
+                d,
+                "{}{:.1},{:.1}",
+                if k == 0 { "M" } else { " L" },
+                x(t),
+                y(v)
+            );
         }
-        let _ = writeln!(s, "<path d=\"{d}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.2\"/>");
+        let _ = writeln!(
+            s,
+            "<path d=\"{d}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.2\"/>"
+        );
         let lx = LEFT + 10.0 + i as f64 * 110.0;
         let _ = writeln!(
             s,
@@ -291,5 +316,7 @@ fn short(v: f64) -> String {
 }
 
 fn xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -29,7 +29,9 @@ pub fn unit_random(seed: u64, stream: u64, k: i64) -> f64 {
 
 /// Index of the step of length `every` from `anchor` that holds `t`.
 fn step_index(anchor: SimTime, every: SimDuration, t: SimTime) -> i64 {
-    (t - anchor).as_millis().div_euclid(every.as_millis().max(1))
+    (t - anchor)
+        .as_millis()
+        .div_euclid(every.as_millis().max(1))
 }
 
 /// The first step boundary strictly after `t`.
@@ -139,7 +141,9 @@ impl Pattern {
                 }
             }
             Pattern::DutyCycle { anchor, period, on } => {
-                let phase = (t - *anchor).as_millis().rem_euclid(period.as_millis().max(1));
+                let phase = (t - *anchor)
+                    .as_millis()
+                    .rem_euclid(period.as_millis().max(1));
                 if phase < on.as_millis() {
                     1.0
                 } else {
@@ -275,7 +279,11 @@ impl Replay {
                     file,
                     text,
                     at,
-                    format!("a row has 3 cells ({}), got {}", expected.join(","), cells.len()),
+                    format!(
+                        "a row has 3 cells ({}), got {}",
+                        expected.join(","),
+                        cells.len()
+                    ),
                 ));
             }
             let col_at = |i: usize| at + line.find(cells[i]).unwrap_or(0);
@@ -328,7 +336,12 @@ impl Replay {
             rows.push((t, v[0], v[1]));
         }
         if rows.is_empty() {
-            return Err(ScenarioError::at(file, text, 0, "the replay file has no rows"));
+            return Err(ScenarioError::at(
+                file,
+                text,
+                0,
+                "the replay file has no rows",
+            ));
         }
         Ok(Self {
             columns,
@@ -416,7 +429,10 @@ mod tests {
         assert_eq!(p.level_at(SimTime(0)), 1.0);
         assert_eq!(p.level_at(SimTime(15 * 60_000)), 0.0);
         assert_eq!(p.next_change_after(SimTime(0)), Some(SimTime(15 * 60_000)));
-        assert_eq!(p.next_change_after(SimTime(15 * 60_000)), Some(SimTime(40 * 60_000)));
+        assert_eq!(
+            p.next_change_after(SimTime(15 * 60_000)),
+            Some(SimTime(40 * 60_000))
+        );
     }
 
     #[test]

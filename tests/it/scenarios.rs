@@ -6,6 +6,8 @@
 //! `UPDATE_GOLDEN=1 cargo test --test it` rewrites the golden files; review
 //! the diff like code.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -79,7 +81,8 @@ fn shipped() -> Vec<String> {
         .unwrap()
         .filter_map(|e| {
             let p = e.ok()?.path();
-            (p.extension()? == "toml").then(|| p.file_name().unwrap().to_string_lossy().into_owned())
+            (p.extension()? == "toml")
+                .then(|| p.file_name().unwrap().to_string_lossy().into_owned())
         })
         .collect();
     v.sort();
@@ -98,7 +101,11 @@ fn every_shipped_scenario_passes_and_matches_its_golden_file() {
             let o = o.unwrap_or_else(|| panic!("{name}: an expectation was never checked"));
             assert!(o.passed, "{name}: {o}");
         }
-        let stem = Path::new(&name).file_stem().unwrap().to_string_lossy().into_owned();
+        let stem = Path::new(&name)
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         check_golden(&stem, &golden_text(&e));
     }
 }
@@ -154,10 +161,18 @@ fn a_failing_expectation_names_expected_and_actual() {
     let text = text.replace("equals = 99.2222222", "equals = 50.0");
     let sc = Scenario::parse("load_cut.toml", &text, &root().join("scenarios")).unwrap();
     let e = run_max(sc);
-    let failed: Vec<_> = e.outcomes().into_iter().flatten().filter(|o| !o.passed).collect();
+    let failed: Vec<_> = e
+        .outcomes()
+        .into_iter()
+        .flatten()
+        .filter(|o| !o.passed)
+        .collect();
     assert_eq!(failed.len(), 1);
     let msg = failed[0].to_string();
-    assert!(msg.contains("FAILED") && msg.contains("= 50") && msg.contains("actual 99.22"), "{msg}");
+    assert!(
+        msg.contains("FAILED") && msg.contains("= 50") && msg.contains("actual 99.22"),
+        "{msg}"
+    );
 }
 
 const HEADER: &str = "[scenario]\nstart = 2024-01-01T00:00:00+08:00\nduration = \"1d\"\n";
@@ -276,7 +291,9 @@ fn replay_csv_errors_name_the_csv_file() {
     let dir = std::env::temp_dir().join(format!("metertwin-it-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("r.csv"), "time,p_w,q_var\n0,1,2\n10,x,3\n").unwrap();
-    let text = format!("{HEADER}[[loads]]\nname = \"r\"\nreplay = {{ file = \"r.csv\", columns = \"p_q\" }}\n");
+    let text = format!(
+        "{HEADER}[[loads]]\nname = \"r\"\nreplay = {{ file = \"r.csv\", columns = \"p_q\" }}\n"
+    );
     let e = Scenario::parse("s.toml", &text, &dir).unwrap_err();
     assert!(e.file.ends_with("r.csv"), "{e}");
     assert_eq!((e.line, e.column), (3, 4), "{e}");
