@@ -24,11 +24,14 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum CommandLine {
     /// Run twin meters and serve them over Modbus (the default).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print a profile's register map.
     Registers(RegistersArgs),
-    /// Validate profile files; exit 0 when all are valid.
+    /// Validate profile and scenario files; exit 0 when all are valid.
     Check(CheckArgs),
+    /// Run scenarios headless, as fast as possible: exit 0 when every
+    /// expectation holds, 1 when one fails, 2 when a scenario is invalid.
+    Scenario(ScenarioArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -42,9 +45,14 @@ pub struct RunArgs {
     /// Modbus address (unit id) of the meter [default: the profile's, 1].
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=247), conflicts_with = "meter")]
     pub address: Option<u8>,
-    /// Simulated time runs FACTOR× real time.
-    #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
-    pub speed: f64,
+    /// Simulated time runs FACTOR× real time [default: 1, or the
+    /// scenario's speed with --scenario].
+    #[arg(long, value_parser = parse_speed)]
+    pub speed: Option<f64>,
+    /// Play this scenario file: its meters replace the default one, its
+    /// loads and events drive them, expectations are reported in the log.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
     /// Seed of the meter's random processes (calibration error, noise).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -152,7 +160,8 @@ impl Default for RunArgs {
             profile: "kpm31".into(),
             tcp: SocketAddr::from(([127, 0, 0, 1], 5020)),
             address: None,
-            speed: 1.0,
+            speed: None,
+            scenario: None,
             seed: 1,
             start: None,
             meter: Vec::new(),
@@ -187,9 +196,24 @@ pub struct RegistersArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Profile files to validate.
+    /// Profile or scenario files to validate (told apart by their
+    /// top-level tables: `[model]` or `[scenario]`).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScenarioArgs {
+    /// Scenario files (TOML) to run, one after the other.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Write a report per scenario into DIR/<scenario name>/: readings.csv,
+    /// events.csv, registers.txt, plot.svg.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Print the event log after each summary.
+    #[arg(long)]
+    pub events: bool,
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {

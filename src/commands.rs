@@ -1,5 +1,6 @@
 //! The subcommands of the binary.
 
+use std::future::Future;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,30 +8,69 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::watch;
 
-use metertwin::cli::{CheckArgs, Format, MeterSpec, RegistersArgs, RunArgs};
+use metertwin::cli::{CheckArgs, Format, MeterSpec, RegistersArgs, RunArgs, ScenarioArgs};
 use metertwin::meter::Meter;
 use metertwin::modbus::rtu::{LineSettings, RtuOptions};
 use metertwin::modbus::serial::{self, Pty};
 use metertwin::modbus::tcp::{self, Protocol, TcpOptions};
 use metertwin::modbus::{Station, UnknownUnit};
 use metertwin::profile::Profile;
-use metertwin::runtime::{DefaultHousehold, Runner, SimClock};
+use metertwin::runtime::{DefaultHousehold, MeterHandle, Runner, ScenarioRunner, SimClock};
+use metertwin::scenario::{detect_kind, Engine, FileKind, Scenario};
 use metertwin::time::SimTime;
 
-/// `metertwin run`: meters with the default household load, on every
-/// endpoint asked for (TCP, RTU over TCP, a pty, a serial device).
+/// `metertwin run`: meters with the default household load (or a scenario's
+/// meters with `--scenario`), on every endpoint asked for (TCP, RTU over TCP,
+/// a pty, a serial device).
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let profile = Profile::resolve(&args.profile)?;
+    let scenario = match &args.scenario {
+        Some(path) => match Scenario::load(path) {
+            Ok(sc) => Some(sc),
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        None => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    rt.block_on(serve(args, profile))?;
+    match scenario {
+        Some(sc) => rt.block_on(serve_scenario(args, sc))?,
+        None => {
+            let profile = Profile::resolve(&args.profile)?;
+            rt.block_on(serve(args, profile))?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `metertwin run --scenario FILE`: the scenario's meters on every endpoint.
+async fn serve_scenario(args: RunArgs, sc: Scenario) -> anyhow::Result<()> {
+    let speed = match args.speed {
+        Some(s) => Some(s),
+        None => sc.speed.factor(),
+    };
+    let listed: Vec<_> = sc
+        .meters
+        .iter()
+        .map(|m| serde_json::json!({ "name": m.name, "address": m.address, "profile": m.profile.name }))
+        .collect();
+    let name = sc.name.clone();
+    let (runner, handles) = ScenarioRunner::new(Engine::new(sc), speed);
+    let mut extra = serde_json::Map::new();
+    extra.insert("scenario".into(), name.clone().into());
+    let drained = start_endpoints(&args, handles, listed, extra).await?;
+    tracing::info!(scenario = %name, speed = ?speed, "serving a scenario");
+    runner.run(drained).await;
+    tracing::info!("shut down");
+    Ok(())
+}
 
 async fn serve(args: RunArgs, profile: Profile) -> anyhow::Result<()> {
     // The only wall-clock read of the program's simulated world: where the
@@ -51,7 +91,7 @@ async fn serve(args: RunArgs, profile: Profile) -> anyhow::Result<()> {
     } else {
         args.meter.clone()
     };
-    let mut runner = Runner::new(SimClock::new(sim_start, args.speed));
+    let mut runner = Runner::new(SimClock::new(sim_start, args.speed.unwrap_or(1.0)));
     let mut handles = Vec::new();
     let mut listed = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
@@ -82,6 +122,26 @@ async fn serve(args: RunArgs, profile: Profile) -> anyhow::Result<()> {
         ));
         listed.push(serde_json::json!({ "address": spec.address, "profile": profile.name }));
     }
+    let drained = start_endpoints(&args, handles, listed, serde_json::Map::new()).await?;
+    tracing::info!(
+        speed = args.speed.unwrap_or(1.0),
+        meters = specs.len(),
+        "serving"
+    );
+    runner.run(drained).await;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+/// Start every endpoint asked for on one station of `handles`, print the
+/// ready line, and return the future that resolves once a shutdown signal
+/// came and the endpoints drained (the runner keeps serving until then).
+async fn start_endpoints(
+    args: &RunArgs,
+    handles: Vec<MeterHandle>,
+    listed: Vec<serde_json::Value>,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<impl Future<Output = ()>> {
     let line = handles
         .first()
         .map(|h| LineSettings::of(&h.snapshot()))
@@ -100,6 +160,7 @@ async fn serve(args: RunArgs, profile: Profile) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     let mut ready = serde_json::Map::new();
     ready.insert("event".into(), "ready".into());
+    ready.extend(extra);
     if !args.no_tcp {
         let listener = tcp::bind(args.tcp)
             .await
@@ -155,7 +216,7 @@ async fn serve(args: RunArgs, profile: Profile) -> anyhow::Result<()> {
     ready.insert("meters".into(), listed.into());
     let signalled = shutdown_signal();
     println!("{}", serde_json::Value::Object(ready));
-    tracing::info!(line = %line, speed = args.speed, meters = specs.len(), "serving");
+    tracing::info!(line = %line, "endpoints ready");
     // Shutdown: stop accepting, let in-flight requests finish (the runner
     // keeps running for them), then stop the meters.
     let drained = async move {
@@ -167,9 +228,7 @@ async fn serve(args: RunArgs, profile: Profile) -> anyhow::Result<()> {
             tracing::warn!("endpoints did not finish in time");
         }
     };
-    runner.run(drained).await;
-    tracing::info!("shut down");
-    Ok(())
+    Ok(drained)
 }
 
 /// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is
@@ -218,6 +277,17 @@ pub fn registers(args: RegistersArgs) -> anyhow::Result<ExitCode> {
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut ok = true;
     for path in &args.files {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if detect_kind(&text) == FileKind::Scenario {
+            match Scenario::load(path) {
+                Ok(s) => println!("{}: ok (scenario {})", path.display(), s.name),
+                Err(e) => {
+                    eprintln!("{e}");
+                    ok = false;
+                }
+            }
+            continue;
+        }
         match Profile::load(path) {
             Ok(p) => println!("{}: ok (profile {})", path.display(), p.name),
             Err(e) => {
@@ -231,4 +301,127 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(2)
     })
+}
+
+/// `metertwin scenario FILE...`: run each scenario headless, as fast as
+/// possible. Exit 2 if any is invalid, else 1 if any expectation fails.
+pub fn scenario(args: ScenarioArgs) -> anyhow::Result<ExitCode> {
+    let mut invalid = false;
+    let mut failed = false;
+    for path in &args.files {
+        let sc = match Scenario::load(path) {
+            Ok(sc) => sc,
+            Err(e) => {
+                eprintln!("{e}");
+                invalid = true;
+                continue;
+            }
+        };
+        let mut engine = Engine::new(sc);
+        if args.report.is_some() {
+            let every = engine.scenario().report_every;
+            engine.sample_every(every);
+        }
+        let elapsed = run_with_progress(&mut engine);
+        let sc = engine.scenario();
+        let outcomes: Vec<_> = engine.outcomes().into_iter().flatten().collect();
+        let passed = outcomes.iter().filter(|o| o.passed).count();
+        let span = (sc.end - sc.start).as_secs_f64();
+        println!(
+            "scenario {} ({}): {} to {} ({}), {} meter(s), seed {}",
+            sc.name,
+            path.display(),
+            sc.start,
+            sc.end,
+            sc.time_zone,
+            sc.meters.len(),
+            sc.seed
+        );
+        println!(
+            "  simulated {:.0} s in {:.3} s of wall time ({:.3e}x real time), {} steps, {} log entries",
+            span,
+            elapsed,
+            span / elapsed.max(1e-9),
+            engine.steps(),
+            engine.log().len()
+        );
+        for (i, m) in sc.meters.iter().enumerate() {
+            if let Some(s) = engine.snapshot(i) {
+                println!(
+                    "  meter {}: total active {:.3} kWh (import {:.3}, export {:.3}), relay {}, residual {:.3} kWh",
+                    m.name,
+                    s.total_active_kwh(),
+                    s.import_active_kwh(),
+                    s.export_active_kwh(),
+                    if s.relay_closed { "closed" } else { "open" },
+                    s.residual_kwh
+                );
+            }
+        }
+        if args.events {
+            print!("{}", metertwin::scenario::report::log_text(&engine));
+        }
+        for o in &outcomes {
+            println!("  {o}");
+        }
+        println!(
+            "  result: {passed} passed, {} failed",
+            outcomes.len() - passed
+        );
+        if passed != outcomes.len() {
+            failed = true;
+        }
+        if let Some(dir) = &args.report {
+            let dir = dir.join(&sc.name);
+            metertwin::scenario::report::write_report(&engine, &dir)
+                .with_context(|| format!("writing the report to {}", dir.display()))?;
+            println!("  report: {}", dir.display());
+        }
+    }
+    Ok(if invalid {
+        ExitCode::from(2)
+    } else if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Run `engine` to its end, drawing a progress bar on stderr when it is a
+/// terminal. Returns the wall time taken [s].
+fn run_with_progress(engine: &mut Engine) -> f64 {
+    use std::io::{IsTerminal, Write};
+    // Wall time is measured only to report the speed; it never steers the run.
+    #[allow(clippy::disallowed_methods)]
+    let t0 = std::time::Instant::now();
+    let tty = std::io::stderr().is_terminal();
+    let (start, end) = (engine.scenario().start, engine.scenario().end);
+    let chunks = 200i64;
+    let span = (end - start).as_millis();
+    let mut last_draw = 0.0f64;
+    for k in 1..=chunks {
+        let to = start + metertwin::time::SimDuration::from_millis(span * k / chunks);
+        engine.advance_to(to);
+        let now = t0.elapsed().as_secs_f64();
+        if tty && (now - last_draw > 0.1 || k == chunks) {
+            last_draw = now;
+            let p = engine.progress();
+            let filled = (p * 40.0).round() as usize;
+            let mut err = std::io::stderr().lock();
+            let _ = write!(
+                err,
+                "\r[{}{}] {:5.1}% {}",
+                "#".repeat(filled),
+                "-".repeat(40 - filled.min(40)),
+                p * 100.0,
+                engine.now()
+            );
+            let _ = err.flush();
+        }
+    }
+    engine.run_to_end();
+    if tty {
+        let _ = write!(std::io::stderr(), "\r{}\r", " ".repeat(80));
+    }
+    t0.elapsed().as_secs_f64()
 }

@@ -28,4 +28,5 @@ pub mod modbus;
 pub mod physics;
 pub mod profile;
 pub mod runtime;
+pub mod scenario;
 pub mod time;

@@ -18,10 +18,11 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let result = match cli.command.unwrap_or(CommandLine::Run(cli.run)) {
-        CommandLine::Run(args) => commands::run(args),
+    let result = match cli.command.unwrap_or(CommandLine::Run(Box::new(cli.run))) {
+        CommandLine::Run(args) => commands::run(*args),
         CommandLine::Registers(args) => commands::registers(args),
         CommandLine::Check(args) => commands::check(args),
+        CommandLine::Scenario(args) => commands::scenario(args),
     };
     match result {
         Ok(code) => code,

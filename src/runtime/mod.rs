@@ -7,6 +7,7 @@
 //! across an `.await`.
 
 mod household;
+mod scenario;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -15,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 pub use household::DefaultHousehold;
+pub use scenario::ScenarioRunner;
 
 use crate::meter::{Command, CommandError, Meter, Snapshot};
 use crate::physics::{Load, Supply};

@@ -10,6 +10,7 @@ mod docs;
 mod equivalence;
 mod interop;
 mod rtu_pty;
+mod scenarios;
 mod support;
 mod tcp;
 mod tcp_limits;
