@@ -117,15 +117,50 @@ impl Pacer {
     }
 }
 
-/// The one place a scenario component becomes a physics component. Today
-/// the physics model takes plain P/Q sources; when it grows resistive,
-/// inductive, capacitive, non-linear and generation kinds, this maps onto
-/// them instead.
+/// The one place a scenario component becomes a physics component: the
+/// waveform model's resistive, inductive, capacitive and non-linear (SMPS
+/// spectrum) components at `level` × rating.
 pub fn to_physics(c: ComponentSpec, level: f64) -> Component {
-    let (active_w, reactive_var) = c.power(level);
-    Component::PowerSource {
-        active_w,
-        reactive_var,
+    match c {
+        ComponentSpec::Resistive { power_w } => Component::Resistive {
+            power_w: power_w * level,
+            rated_voltage_v: None,
+        },
+        ComponentSpec::Inductive {
+            power_w,
+            power_factor,
+        } => Component::Inductive {
+            power_w: power_w * level,
+            power_factor,
+            rated_voltage_v: None,
+        },
+        ComponentSpec::Capacitive {
+            power_w,
+            power_factor,
+        } => Component::Capacitive {
+            power_w: power_w * level,
+            power_factor,
+            rated_voltage_v: None,
+        },
+        ComponentSpec::NonLinear {
+            power_w,
+            power_factor,
+        } => Component::NonLinear {
+            power_w: power_w * level,
+            displacement_power_factor: power_factor,
+            leading: false,
+            spectrum: Default::default(),
+        },
+        // A scenario's generator has a fixed power factor (its own cos φ(P)
+        // curve is the physics model's `generation` component); and plain
+        // P/Q sources stay what they are.
+        ComponentSpec::Generation { .. } | ComponentSpec::Power { .. } => {
+            let (active_w, reactive_var) = c.power(level);
+            Component::PowerSource {
+                active_w,
+                reactive_var,
+            }
+        }
     }
 }
 
