@@ -299,3 +299,45 @@ fn replay_csv_errors_name_the_csv_file() {
     assert_eq!((e.line, e.column), (3, 4), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `run --scenario` plays the scenario and serves its meters over Modbus:
+/// at speed `max` it runs to the end first, so a client then reads the
+/// scenario's final registers.
+#[tokio::test]
+async fn run_scenario_serves_the_scenario_meters_over_modbus() {
+    use tokio_modbus::client::{tcp, Reader};
+    let path = root().join("scenarios/load_cut.toml");
+    let twin = crate::support::Twin::start_raw(&[
+        "run",
+        "--scenario",
+        path.to_str().unwrap(),
+        "--tcp",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(twin.ready["scenario"], "load-cut", "{}", twin.ready);
+    let address = twin.ready["meters"][0]["address"].as_u64().unwrap() as u8;
+    let mut ctx = tcp::connect_slave(twin.tcp(), tokio_modbus::Slave(address))
+        .await
+        .unwrap();
+    let e = ctx
+        .read_holding_registers(0x0082, 2)
+        .await
+        .unwrap()
+        .unwrap();
+    let import = crate::support::f32_at(&e, 0);
+    assert!(
+        (import - 0.777_777_8).abs() < 1e-6,
+        "import active {import} kWh"
+    );
+    assert_eq!(
+        ctx.read_coils(0x0001, 1).await.unwrap().unwrap(),
+        vec![true],
+        "closed from the panel"
+    );
+    let reason = ctx
+        .read_holding_registers(0x0416, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reason, vec![4], "last opened by load control");
+}
