@@ -15,6 +15,8 @@ pub mod serial;
 pub mod station;
 pub mod tcp;
 #[cfg(test)]
+mod tcp_fixtures;
+#[cfg(test)]
 pub(crate) mod testing;
 
 pub use pdu::{Exception, Request};
