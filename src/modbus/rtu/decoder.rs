@@ -13,7 +13,9 @@
 //!   shared bus), and a candidate whose CRC checks is a frame.
 //! * **By silence**: after a gap, a buffered frame whose length the decoder
 //!   could not tell (an unknown function code, a malformed request) is a
-//!   frame if its CRC checks over everything received.
+//!   frame if its CRC checks over everything received, and no request
+//!   recognised by length lies inside it (that would be garbage in front of
+//!   a request whose CRC checks as a whole by chance).
 //! * Otherwise the first byte is garbage: it is dropped and the scan starts
 //!   again one byte later. So stray bytes, bad CRCs, truncated frames and
 //!   foreign replies never cost the next valid frame its answer.
@@ -60,7 +62,7 @@ impl Frame {
 
 /// A frame length that a function code allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Len {
+pub(super) enum Len {
     /// This many bytes, CRC included.
     Known(usize),
     /// Not known until the buffer holds more bytes.
@@ -70,7 +72,7 @@ enum Len {
 /// The request and reply lengths of a frame starting with `b` (address and
 /// function code present). The length fields are read where the Modbus
 /// Application Protocol v1.1b3 §6 puts them.
-fn lengths(b: &[u8]) -> [Option<Len>; 2] {
+pub(super) fn lengths(b: &[u8]) -> [Option<Len>; 2] {
     let at = |i: usize, extra: usize| {
         b.get(i)
             .map_or(Len::Pending, |&n| Len::Known(extra + usize::from(n)))
@@ -162,6 +164,17 @@ impl Decoder {
         Some(Frame { bytes, kind })
     }
 
+    /// Whether a request recognised by length and CRC starts at or after
+    /// offset `from` and ends within the buffer. Only called when the
+    /// whole buffer already checks as one frame, which is rare.
+    fn holds_request(&self, from: usize) -> bool {
+        (from..self.buf.len()).any(|i| {
+            let b = &self.buf[i..];
+            matches!(lengths(b)[0], Some(Len::Known(n))
+                if (MIN_ADU..=MAX_ADU.min(b.len())).contains(&n) && crc::check(&b[..n]))
+        })
+    }
+
     /// Find a frame at the start of the buffer, dropping garbage bytes until
     /// one is found or more bytes are needed. `ended`: no more bytes will
     /// join what is buffered.
@@ -198,9 +211,17 @@ impl Decoder {
             }
             if ended {
                 // Everything buffered may be one frame of a length the
-                // function code did not tell.
+                // function code did not tell; but that is CRC alone, and
+                // a request recognised by length *and* CRC further on is
+                // the better reading. Garbage whose CRC register happens
+                // to end at FFFFH makes garbage + request CRC-valid as a
+                // whole (1 in 65536 per start, and every dropped byte is
+                // a new start); preferring the request keeps the poll.
                 let n = self.buf.len();
-                if (MIN_ADU..=MAX_ADU).contains(&n) && crc::check(&self.buf) {
+                if (MIN_ADU..=MAX_ADU).contains(&n)
+                    && crc::check(&self.buf)
+                    && !self.holds_request(1)
+                {
                     return self.take(n, FrameKind::Unsized);
                 }
             } else if (need_more || !known_fc) && self.buf.len() < MAX_ADU {
@@ -215,4 +236,4 @@ impl Decoder {
 
 #[cfg(test)]
 #[path = "decoder_tests.rs"]
-mod tests;
+pub(super) mod tests;

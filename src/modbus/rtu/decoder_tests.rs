@@ -159,3 +159,60 @@ fn garbage_never_grows_the_buffer_without_bound() {
         assert!(d.buffered() <= MAX_ADU);
     }
 }
+
+/// Garbage from a failed CI run of the server's property test. Its CRC
+/// register ends at FFFFH (`crc16(G) == 0xFFFF`), so garbage + any valid
+/// frame is CRC-valid as a whole: here one 191-byte "frame" for unit 75H with
+/// the unknown function code 3CH, which used to swallow the poll behind it.
+pub(in crate::modbus::rtu) const CRC_FFFF_GARBAGE: [u8; 183] = [
+    117, 60, 120, 228, 154, 216, 25, 226, 157, 127, 242, 254, 125, 73, 200, 3, 192, 210, 209, 89,
+    119, 18, 183, 132, 224, 145, 76, 60, 99, 191, 37, 244, 138, 7, 194, 240, 26, 27, 57, 201, 238,
+    186, 218, 186, 162, 144, 180, 246, 170, 19, 48, 249, 248, 94, 190, 194, 162, 139, 142, 36, 121,
+    36, 147, 226, 213, 242, 178, 149, 222, 176, 109, 141, 181, 72, 219, 145, 136, 146, 22, 139, 60,
+    167, 168, 38, 125, 49, 57, 126, 184, 77, 187, 29, 135, 249, 144, 166, 62, 248, 89, 202, 145,
+    255, 46, 101, 12, 236, 37, 99, 50, 10, 102, 25, 128, 163, 10, 33, 177, 137, 195, 27, 240, 1,
+    54, 212, 130, 227, 223, 16, 119, 96, 141, 168, 25, 165, 133, 105, 51, 6, 239, 129, 204, 104,
+    201, 192, 27, 11, 57, 87, 51, 105, 88, 133, 203, 174, 4, 237, 178, 56, 202, 103, 13, 108, 59,
+    159, 210, 156, 164, 71, 155, 77, 223, 197, 180, 144, 22, 202, 101, 102, 242, 10, 253, 84, 209,
+];
+
+#[test]
+fn garbage_that_is_crc_valid_with_the_poll_behind_it_does_not_swallow_the_poll() {
+    let poll = crc::append(&[0x01, 0x03, 0x00, 0x01, 0x00, 0x01]);
+    assert_eq!(crc::crc16(&CRC_FFFF_GARBAGE), 0xFFFF);
+    let whole = [CRC_FFFF_GARBAGE.as_slice(), &poll].concat();
+    assert!(crc::check(&whole), "the coincidence this test is about");
+    // In one read, in two, and with stray bytes in front (then the
+    // CRC-valid "frame" starts after bytes already dropped as garbage).
+    for (what, chunks) in [
+        ("one read", vec![whole.clone()]),
+        ("two reads", vec![CRC_FFFF_GARBAGE.to_vec(), poll.clone()]),
+        ("stray in front", vec![vec![0x00, 0x2A], whole.clone()]),
+    ] {
+        let mut d = Decoder::new();
+        let mut frames = Vec::new();
+        for c in &chunks {
+            d.push(c);
+            frames.extend(all(&mut d));
+        }
+        frames.extend(std::iter::from_fn(|| d.silence()));
+        assert!(
+            frames
+                .iter()
+                .any(|f| f.bytes == poll && f.kind == FrameKind::Request),
+            "{what}: {frames:02X?}"
+        );
+        assert_eq!(frames.last().map(|f| &f.bytes), Some(&poll), "{what}");
+        assert_eq!(d.buffered(), 0, "{what}");
+    }
+    // What the property test shrank to without the fix: 00 09 are dropped
+    // as garbage, then A8 EA (CRC register at FFFFH) + poll checks as one
+    // unsized frame for unit A8H.
+    let small = [0x00, 0x09, 0xA8, 0xEA];
+    assert_eq!(crc::crc16(&small[2..]), 0xFFFF);
+    let mut d = Decoder::new();
+    d.push(&[small.as_slice(), &poll].concat());
+    assert_eq!(all(&mut d), []);
+    assert_eq!(d.silence().map(|f| f.bytes), Some(poll));
+    assert_eq!(d.silence(), None);
+}

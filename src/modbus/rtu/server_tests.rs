@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use super::*;
 use crate::meter::settings::Parity;
+use crate::modbus::rtu::decoder::{self, tests::CRC_FFFF_GARBAGE, Len, MIN_ADU};
 use crate::modbus::testing;
 
 const LINE: LineSettings = LineSettings {
@@ -268,6 +269,48 @@ async fn a_baud_change_asks_for_a_reopen_after_the_reply() {
     );
 }
 
+/// Regression (CI, property test below): garbage whose CRC register ends at
+/// FFFFH, then with no silence a poll. Garbage + poll is CRC-valid as a
+/// whole (unit 75H, unknown FC 3CH); the decoder took that at the silence
+/// and the poll got no answer. A request recognised by length now wins.
+#[tokio::test(start_paused = true)]
+async fn a_poll_behind_garbage_that_is_crc_valid_with_it_is_answered() {
+    let mut m = bus(&[1, 2, 3], RtuOptions::default());
+    let poll = crc::append(&[0x01, 0x03, 0x00, 0x01, 0x00, 0x01]);
+    let answer = crc::append(&[0x01, 0x03, 0x02, 0x00, 0x01]);
+    m.line.write_all(&CRC_FFFF_GARBAGE).await.expect("write");
+    assert_eq!(m.send(&poll).await, answer);
+    // The same in one write, and after a stray byte.
+    let whole = [CRC_FFFF_GARBAGE.as_slice(), &poll].concat();
+    assert_eq!(m.send(&whole).await, answer);
+    assert_eq!(m.send(&[&[0x2A][..], &whole].concat()).await, answer);
+}
+
+/// Whether a frame of a length its function code gives, with a valid CRC,
+/// starts in `garbage` and ends inside or at the end of `poll`. The
+/// garbage's tail and the poll then read as one sized frame (1 in 65536 per
+/// such candidate): no framing, and no real slave, can tell that the poll
+/// was meant, so the property cannot hold for it. (Garbage that is
+/// CRC-valid with the *whole* poll behind it under a length the decoder
+/// cannot tell is not excused: the sized request wins, see above.)
+fn straddles(garbage: &[u8], poll: &[u8]) -> bool {
+    let line = [garbage, poll].concat();
+    (0..garbage.len()).any(|i| {
+        decoder::lengths(&line[i..])
+            .into_iter()
+            .flatten()
+            .any(|len| match len {
+                Len::Known(n) => {
+                    n >= MIN_ADU
+                        && i + n > garbage.len()
+                        && i + n <= line.len()
+                        && crc::check(&line[i..i + n])
+                }
+                Len::Pending => false,
+            })
+    })
+}
+
 /// What the master puts on the line before one poll.
 #[derive(Debug, Clone)]
 struct Step {
@@ -311,8 +354,12 @@ proptest! {
                 let answer = crc::append(&[s.unit, 0x03, 0x02, 0x00, s.unit]);
                 let got = m.send(&poll).await;
                 // Garbage may, rarely, hold a frame of its own that is
-                // answered too; the poll's answer must end what comes back.
-                prop_assert!(got.ends_with(&answer), "{s:02X?}: got {got:02X?}");
+                // answered too; the poll's answer must end what comes back,
+                // unless the garbage's tail and the poll read as one frame.
+                prop_assert!(
+                    got.ends_with(&answer) || (!s.gap && straddles(&s.garbage, &poll)),
+                    "{s:02X?}: got {got:02X?}"
+                );
             }
             Ok(())
         })?;
