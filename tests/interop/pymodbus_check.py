@@ -21,10 +21,10 @@ def client_for(transport, target):
     if transport == "pty":
         # Linux ptys cannot carry parity: 8N1.
         return ModbusSerialClient(port=target, baudrate=9600, parity="N",
-                                  stopbits=1, bytesize=8, timeout=1, retries=1)
+                                  stopbits=1, bytesize=8, timeout=3, retries=2)
     host, port = target.rsplit(":", 1)
     framer = FramerType.RTU if transport == "rtu-tcp" else FramerType.SOCKET
-    return ModbusTcpClient(host, port=int(port), framer=framer, timeout=1, retries=1)
+    return ModbusTcpClient(host, port=int(port), framer=framer, timeout=3, retries=2)
 
 
 def check(client, unit):

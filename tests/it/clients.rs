@@ -8,8 +8,27 @@ use tokio::net::TcpStream;
 
 use crate::support::rtu;
 
-/// How long a master waits for a reply.
-pub const REPLY_TIMEOUT: Duration = Duration::from_millis(700);
+/// How long a master waits for a reply. Generous: tests run in parallel on
+/// small, busy machines, and a late reply must not read as silence.
+pub const REPLY_TIMEOUT: Duration = Duration::from_millis(2000);
+
+/// After a complete reply, how long to listen for anything more.
+const AFTER_REPLY: Duration = Duration::from_millis(100);
+
+/// Whether `out` holds at least one complete RTU reply frame.
+fn complete(out: &[u8]) -> bool {
+    let need = match out.get(1) {
+        Some(fc) if fc & 0x80 != 0 => 5,
+        Some(0x01 | 0x03) => match out.get(2) {
+            Some(&n) => 5 + usize::from(n),
+            None => return false,
+        },
+        Some(0x05 | 0x10) => 8,
+        Some(_) => return true,
+        None => return false,
+    };
+    out.len() >= need
+}
 
 /// A Modbus TCP client that sends PDUs and returns reply PDUs.
 pub struct Mbap {
@@ -61,8 +80,8 @@ pub struct Rtu<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Rtu<S> {
-    /// Send raw bytes; collect what comes back until 100 ms of silence after
-    /// the first byte, or [`REPLY_TIMEOUT`] if nothing comes.
+    /// Send raw bytes; collect what comes back until a complete reply frame
+    /// is followed by a short silence, or [`REPLY_TIMEOUT`] passes.
     pub async fn raw(&mut self, bytes: &[u8]) -> Vec<u8> {
         self.line.write_all(bytes).await.expect("write");
         self.line.flush().await.expect("flush");
@@ -74,7 +93,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Rtu<S> {
                 break;
             }
             out.extend_from_slice(&buf[..n]);
-            wait = Duration::from_millis(100);
+            wait = if complete(&out) {
+                AFTER_REPLY
+            } else {
+                REPLY_TIMEOUT
+            };
         }
         out
     }

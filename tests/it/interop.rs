@@ -51,7 +51,7 @@ fn mbpoll_reads_three_meters_on_the_pty_and_over_tcp() {
     for unit in ["1", "2", "3"] {
         let values = mbpoll(&[
             "-m", "rtu", "-b", "9600", "-P", "none", "-a", unit, "-t", "4", "-r", "1", "-c", "3",
-            "-1", "-o", "1", &pty,
+            "-1", "-o", "3", &pty,
         ]);
         assert_eq!(values, ["6666", unit, "4"], "pty, unit {unit}");
     }
@@ -73,7 +73,7 @@ fn mbpoll_reads_three_meters_on_the_pty_and_over_tcp() {
             "3",
             "-1",
             "-o",
-            "1",
+            "3",
             "127.0.0.1",
         ]);
         assert_eq!(values, ["6666", unit, "4"], "tcp, unit {unit}");
