@@ -103,17 +103,11 @@ pub struct Ratings {
     pub frequency_hz: f64,
 }
 
-/// Accuracy class limits.
+/// Accuracy of the model: the measurement limits the physics model's error
+/// model draws within, and the energy classes as printed on the meter.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Accuracy {
-    /// [%]
-    pub voltage_pct: f64,
-    pub current_pct: f64,
-    pub active_power_pct: f64,
-    pub reactive_power_pct: f64,
-    pub power_factor_pct: f64,
-    /// [Hz]
-    pub frequency_hz: f64,
+    pub limits: crate::physics::AccuracyClass,
     pub active_energy_class: String,
     pub reactive_energy_class: String,
 }

@@ -224,12 +224,14 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Profile, ProfileError> {
     }
     let a = &raw.accuracy;
     let accuracy = Accuracy {
-        voltage_pct: cx.positive(&a.voltage_pct, "voltage_pct")?,
-        current_pct: cx.positive(&a.current_pct, "current_pct")?,
-        active_power_pct: cx.positive(&a.active_power_pct, "active_power_pct")?,
-        reactive_power_pct: cx.positive(&a.reactive_power_pct, "reactive_power_pct")?,
-        power_factor_pct: cx.positive(&a.power_factor_pct, "power_factor_pct")?,
-        frequency_hz: cx.positive(&a.frequency_hz, "frequency_hz")?,
+        limits: AccuracyClass {
+            voltage_pct: cx.positive(&a.voltage_pct, "voltage_pct")?,
+            current_pct: cx.positive(&a.current_pct, "current_pct")?,
+            active_power_pct: cx.positive(&a.active_power_pct, "active_power_pct")?,
+            reactive_power_pct: cx.positive(&a.reactive_power_pct, "reactive_power_pct")?,
+            power_factor_pct: cx.positive(&a.power_factor_pct, "power_factor_pct")?,
+            frequency_hz: cx.positive(&a.frequency_hz, "frequency_hz")?,
+        },
         active_energy_class: a.active_energy_class.clone(),
         reactive_energy_class: a.reactive_energy_class.clone(),
     };
@@ -346,14 +348,7 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Profile, ProfileError> {
             max_current_a: ratings.max_current_a,
             starting_current_a: ratings.starting_current_a,
             no_load_power_w: ratings.no_load_power_w,
-            accuracy: AccuracyClass {
-                voltage_pct: accuracy.voltage_pct,
-                current_pct: accuracy.current_pct,
-                active_power_pct: accuracy.active_power_pct,
-                reactive_power_pct: accuracy.reactive_power_pct,
-                power_factor_pct: accuracy.power_factor_pct,
-                frequency_hz: accuracy.frequency_hz,
-            },
+            accuracy: accuracy.limits,
             ..Default::default()
         },
     };

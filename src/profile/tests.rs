@@ -29,7 +29,7 @@ fn both_builtin_profiles_load() {
     assert_eq!(c.meter.day_tables, 4);
     assert!(c.meter.time_zones);
     assert_eq!(c.ratings.basic_current_a, 1.0);
-    assert_eq!(c.accuracy.reactive_power_pct, 2.0);
+    assert_eq!(c.accuracy.limits.reactive_power_pct, 2.0);
     assert!(Profile::builtin("kpm99").is_none());
     let err = Profile::resolve("kpm99").unwrap_err();
     assert!(err.message.contains("kpm31"), "{err}");
