@@ -91,3 +91,44 @@ async fn a_new_address_over_the_pty_applies_after_the_reply() {
     assert_eq!(m.raw(&poll(1)).await, Vec::<u8>::new());
     assert_eq!(m.raw(&poll(7)).await, answer(7));
 }
+
+/// `--rtu PATH` on a serial device the twin did not create: one end of a
+/// socat pty pair stands in for a USB-RS485 adapter, the master opens the
+/// other end. Exercises the real device path (open with line settings,
+/// serve, answer), not the twin's own pty.
+#[tokio::test]
+async fn rtu_serves_an_existing_serial_device() {
+    use std::io::BufRead;
+    if !crate::support::have("socat", &["-V"]) {
+        return;
+    }
+    let mut socat = std::process::Command::new("socat")
+        .args(["-d", "-d", "pty,raw,echo=0", "pty,raw,echo=0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start socat");
+    // socat names each pty on stderr ("PTY is /dev/pts/N") before it
+    // starts relaying: that is its readiness signal.
+    let mut lines = std::io::BufReader::new(socat.stderr.take().expect("stderr")).lines();
+    let mut ptys = Vec::new();
+    while ptys.len() < 2 {
+        let line = lines
+            .next()
+            .expect("socat stderr")
+            .expect("read socat stderr");
+        if let Some(path) = line.split("PTY is ").nth(1) {
+            ptys.push(path.trim().to_string());
+        }
+    }
+    let twin = Twin::start(&[
+        "--no-tcp", "--rtu", &ptys[0], "--parity", "none", "--meter", "7",
+    ]);
+    assert_eq!(twin.endpoint("rtu"), ptys[0]);
+    let mut m = open_pty(&ptys[1]);
+    assert_eq!(m.raw(&poll(7)).await, answer(7));
+    assert_eq!(m.raw(&poll(1)).await, Vec::<u8>::new(), "not ours: silence");
+    assert_eq!(m.raw(&poll(7)).await, answer(7));
+    drop(twin);
+    let _ = socat.kill();
+    let _ = socat.wait();
+}
