@@ -8,7 +8,9 @@
 mod clients;
 mod docs;
 mod equivalence;
+mod hostile;
 mod interop;
+mod persistence;
 mod rtu_pty;
 mod scenarios;
 mod support;
