@@ -22,6 +22,9 @@ use super::{panel, Control, Meter, MeterConfig};
 use crate::physics::{Frontend, Load, Readings, Supply};
 use crate::time::SimTime;
 
+/// Largest distance of a saved instant from the timeline's origin [ms].
+const MAX_INSTANT_MS: i64 = 30_000 * 366 * 86_400_000;
+
 /// Everything a meter must keep across a restart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -178,6 +181,18 @@ impl MeterState {
                 format!("{year}-{month}"),
                 "a month of the years 1–9999",
             ));
+        }
+        // Instants on the simulated timeline: ±30 000 years leaves room for
+        // every deadline the core adds to them.
+        let instants = [
+            ("at", Some(self.at)),
+            ("control.reconnect_at", c.reconnect_at),
+            ("control.over_threshold_since", c.over_threshold_since),
+        ];
+        for (field, t) in instants {
+            if let Some(t) = t.filter(|t| t.0.abs() > MAX_INSTANT_MS) {
+                return Err(invalid(field, t.0, "within ±30 000 years of 1970 [ms]"));
+            }
         }
         if !(1..=9999).contains(&self.clock.year()) {
             return Err(invalid("clock", self.clock, "a date of the years 1–9999"));

@@ -150,13 +150,21 @@ pub fn parse(path: &Path, text: &str) -> Result<StateFile, StateError> {
     serde_json::from_str(text).map_err(|e| err(json_problem(e)))
 }
 
+/// The longest downtime a restart accounts for [decision: 100 years].
+pub const MAX_DOWNTIME: SimDuration = SimDuration::from_hours(100 * 8784);
+
 /// Where the simulated timeline resumes after a restart: the saved instant
 /// plus the wall time the twin was down, at real speed [decision: the
 /// meter's RTC is battery-backed and runs at wall-clock pace while nothing
 /// simulates it; `--speed` applies only while the twin runs]. A wall clock
 /// that went back counts as no downtime.
+///
+/// Downtime is capped at [`MAX_DOWNTIME`] (a wild wall clock or save time
+/// must not send the meter's clock centuries ahead).
 pub fn resume_at(file: &StateFile, now_unix_ms: i64) -> SimTime {
-    let down = now_unix_ms.saturating_sub(file.saved_unix_ms).max(0);
+    let down = now_unix_ms
+        .saturating_sub(file.saved_unix_ms)
+        .clamp(0, MAX_DOWNTIME.as_millis());
     file.sim_at.saturating_add(SimDuration::from_millis(down))
 }
 

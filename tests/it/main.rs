@@ -8,6 +8,7 @@
 mod clients;
 mod docs;
 mod equivalence;
+mod fuzz;
 mod hostile;
 mod interop;
 mod persistence;
