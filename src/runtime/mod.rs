@@ -383,3 +383,31 @@ fn advance_slot(slot: &mut Slot, to: SimTime) {
     }
     slot.meter.advance_to(to);
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::modbus::station::Reply;
+    use crate::modbus::testing::station;
+
+    /// The library's power-cycle API: off, the meter is silent; on, it
+    /// answers again with its settings kept.
+    #[tokio::test]
+    async fn a_power_cycle_through_the_handle() {
+        let st = station(&[1]);
+        let poll = [0x03, 0, 0, 0, 1];
+        assert_eq!(
+            st.handle(1, &poll).await,
+            Reply::Pdu(vec![0x03, 2, 0x1A, 0x0A])
+        );
+        let meter = &st.meters()[0];
+        meter.power_off().await.unwrap();
+        assert!(!meter.snapshot().powered);
+        assert_eq!(st.handle(1, &poll).await, Reply::Silence);
+        meter.power_on().await.unwrap();
+        assert!(meter.snapshot().powered);
+        assert_eq!(
+            st.handle(1, &poll).await,
+            Reply::Pdu(vec![0x03, 2, 0x1A, 0x0A])
+        );
+    }
+}
