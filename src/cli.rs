@@ -100,6 +100,16 @@ pub struct RunArgs {
     /// Close a TCP connection after this many seconds without a request.
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout: u64,
+    /// Keep the meters' state (energy, history, demand, settings, relay,
+    /// residual energy, clock) in DIR/state.json across restarts
+    /// (docs/state.md). Without it, state lives in memory only.
+    #[arg(long, value_name = "DIR", conflicts_with = "scenario")]
+    pub state: Option<PathBuf>,
+    /// With --state: save energy every SECS seconds of wall time (and at
+    /// SIGINT/SIGTERM). Settings are saved at once, before they are
+    /// acknowledged.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = parse_interval)]
+    pub save_interval: f64,
 }
 
 /// One `--meter ADDRESS[=PROFILE]`.
@@ -175,6 +185,8 @@ impl Default for RunArgs {
             turnaround_ms: 0,
             max_connections: 64,
             idle_timeout: 60,
+            state: None,
+            save_interval: 1.0,
         }
     }
 }
@@ -224,6 +236,15 @@ fn parse_speed(s: &str) -> Result<f64, String> {
         Err(format!(
             "speed must be more than 0 and at most 1e9, got {s}"
         ))
+    }
+}
+
+fn parse_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.01..=86_400.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "\"{s}\" is not an interval in seconds from 0.01 to 86400"
+        )),
     }
 }
 

@@ -15,6 +15,7 @@ use metertwin::modbus::serial::{self, Pty};
 use metertwin::modbus::tcp::{self, Protocol, TcpOptions};
 use metertwin::modbus::{Station, UnknownUnit};
 use metertwin::profile::Profile;
+use metertwin::runtime::state::{self, StateError, StateStore};
 use metertwin::runtime::{DefaultHousehold, MeterHandle, Runner, ScenarioRunner, SimClock};
 use metertwin::scenario::{detect_kind, Engine, FileKind, Scenario};
 use metertwin::time::SimTime;
@@ -73,14 +74,46 @@ async fn serve_scenario(args: RunArgs, sc: Scenario) -> anyhow::Result<()> {
 }
 
 async fn serve(args: RunArgs, profile: Profile) -> anyhow::Result<()> {
-    // The only wall-clock read of the program's simulated world: where the
-    // meter's clock starts when the user gives no --start.
+    // The only wall-clock reads of the program's simulated world: where the
+    // meter's clock starts when the user gives no --start, and how long a
+    // twin with --state was down.
     #[allow(clippy::disallowed_methods)]
     let start = args
         .start
         .unwrap_or_else(|| chrono::Local::now().naive_local());
+    #[allow(clippy::disallowed_methods)]
+    let now_unix_ms = chrono::Utc::now().timestamp_millis();
     let start = start.with_nanosecond(0).unwrap_or(start);
-    let sim_start = SimTime::from_datetime(start);
+    let store = args.state.as_deref().map(StateStore::open).transpose()?;
+    let saved = match &store {
+        Some(store) => store.load()?,
+        None => None,
+    };
+    let sim_start = match (&store, &saved) {
+        (None, _) => {
+            tracing::info!("no --state: the meters' state is kept in memory only and lost at exit");
+            SimTime::from_datetime(start)
+        }
+        (Some(store), None) => {
+            tracing::info!(file = %store.path().display(), "no saved state yet: starting factory-fresh");
+            SimTime::from_datetime(start)
+        }
+        (Some(store), Some(file)) => {
+            let resume = state::resume_at(file, now_unix_ms);
+            tracing::info!(
+                file = %store.path().display(),
+                down_s = (resume - file.sim_at).as_secs_f64(),
+                "restoring the saved state (the downtime counts as a power outage)"
+            );
+            if args.start.is_some() {
+                tracing::warn!("--start is ignored: the saved clock runs on");
+            }
+            if args.baud.is_some() || args.parity.is_some() {
+                tracing::warn!("--baud and --parity apply only to meters not in the saved state: saved settings win");
+            }
+            resume
+        }
+    };
     let specs = if args.meter.is_empty() {
         vec![MeterSpec {
             address: args
@@ -91,6 +124,22 @@ async fn serve(args: RunArgs, profile: Profile) -> anyhow::Result<()> {
     } else {
         args.meter.clone()
     };
+    if let (Some(store), Some(file)) = (&store, &saved) {
+        if let Some(m) = file
+            .meters
+            .iter()
+            .find(|m| !specs.iter().any(|s| s.address == m.slot))
+        {
+            return Err(StateError::new(
+                store.path(),
+                state::Problem::Mismatch(format!(
+                    "it holds meter {} ({}), which this run does not have: give --meter {}, or another --state DIR",
+                    m.slot, m.profile, m.slot
+                )),
+            )
+            .into());
+        }
+    }
     let mut runner = Runner::new(SimClock::new(sim_start, args.speed.unwrap_or(1.0)));
     let mut handles = Vec::new();
     let mut listed = Vec::new();
@@ -101,6 +150,7 @@ async fn serve(args: RunArgs, profile: Profile) -> anyhow::Result<()> {
                 spec.address
             );
         }
+        let profile_name = spec.profile.clone().unwrap_or_else(|| args.profile.clone());
         let profile = match &spec.profile {
             Some(p) => Profile::resolve(p)?,
             None => profile.clone(),
@@ -114,15 +164,31 @@ async fn serve(args: RunArgs, profile: Profile) -> anyhow::Result<()> {
         if let Some(p) = args.parity {
             settings.parity = p.into();
         }
-        let meter = Meter::new(config, args.seed.wrapping_add(i as u64), sim_start, start);
-        handles.push(runner.add(
+        let saved_meter = saved
+            .as_ref()
+            .and_then(|f| f.meters.iter().find(|m| m.slot == spec.address));
+        let meter = match (saved_meter, &store) {
+            (Some(m), Some(store)) => {
+                state::revive(config, m, sim_start).map_err(|p| p.in_file(store.path()))?
+            }
+            _ => Meter::new(config, args.seed.wrapping_add(i as u64), sim_start, start),
+        };
+        handles.push(runner.add_keyed(
+            (spec.address, profile_name),
             meter,
             Arc::new(profile.map.clone()),
             Box::new(DefaultHousehold::default()),
         ));
         listed.push(serde_json::json!({ "address": spec.address, "profile": profile.name }));
     }
-    let drained = start_endpoints(&args, handles, listed, serde_json::Map::new()).await?;
+    let mut extra = serde_json::Map::new();
+    if let Some(store) = store {
+        extra.insert("state".into(), store.path().display().to_string().into());
+        runner.persist_to(store, Duration::from_secs_f64(args.save_interval));
+        // The state file exists from the first instant on.
+        runner.save().context("cannot save the state (--state)")?;
+    }
+    let drained = start_endpoints(&args, handles, listed, extra).await?;
     tracing::info!(
         speed = args.speed.unwrap_or(1.0),
         meters = specs.len(),

@@ -104,6 +104,21 @@ impl Demand {
         self.value = self.buckets.iter().sum::<f64>() / window_ms;
     }
 
+    /// Whether this window is a `window_min`/`period_min` window and its
+    /// contents are plausible (a check of state loaded from outside).
+    pub fn is_consistent(&self, window_min: u32, period_min: u32) -> bool {
+        let fresh = Self::new(window_min, period_min);
+        self.window == fresh.window
+            && self.period_min == fresh.period_min
+            && self.buckets.len() <= self.window
+            && self.buckets.iter().all(|b| b.is_finite() && *b >= 0.0)
+            && self.open.is_finite()
+            && self.open >= 0.0
+            && (0..self.period_ms()).contains(&self.open_ms)
+            && self.value.is_finite()
+            && self.value >= 0.0
+    }
+
     /// Forget the window (after a power outage or clearing).
     pub fn reset(&mut self) {
         self.buckets.clear();

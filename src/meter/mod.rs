@@ -20,6 +20,7 @@ pub mod energy;
 mod panel;
 pub mod settings;
 mod snapshot;
+pub mod state;
 pub mod tariff;
 #[cfg(test)]
 mod tests;
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 pub use control::{Control, Cut, OpenReason, LOAD_CUT_DELAY, REMINDER_RECONNECT};
 pub use panel::{Page, PanelOp, PANEL_TIMEOUT};
 pub use snapshot::Snapshot;
+pub use state::{MeterState, RestoreError};
 
 use crate::physics::{Frontend, FrontendConfig, Load, Readings, Supply};
 use crate::time::{SimDuration, SimTime};
@@ -200,6 +202,10 @@ pub enum CommandError {
     RelayLocked(Cut),
     #[error("the meter is off")]
     PoweredOff,
+    /// The runner could not make the change durable (`--state`); it was
+    /// undone.
+    #[error("the new state could not be saved")]
+    NotSaved,
     #[error("{0} is not supported by this model")]
     NotSupported(&'static str),
     #[error("tariff: {0}")]
@@ -224,6 +230,9 @@ fn out_of_range(field: &'static str, value: impl ToString, allowed: &'static str
 #[derive(Debug, Clone)]
 pub struct Meter {
     config: MeterConfig,
+    /// Seed of the calibration error and noise: the identity of this
+    /// physical meter, kept in its saved state.
+    seed: u64,
     frontend: Frontend,
     now: SimTime,
     /// The meter's clock minus the simulated timeline.
@@ -256,6 +265,7 @@ impl Meter {
         let frontend = Frontend::new(config.frontend.clone(), seed);
         let tariff = Tariff::new(config.default_day_table.clone(), config.day_tables);
         let mut m = Self {
+            seed,
             frontend,
             now,
             clock_offset: SimTime::from_datetime(clock) - now,

@@ -175,6 +175,10 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
+    // Connections refused since the last warning: a flood of connections
+    // must not become a flood of log lines.
+    let mut refused = 0u64;
+    let mut last_warning: Option<tokio::time::Instant> = None;
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -191,8 +195,13 @@ pub async fn serve(
             }
         };
         if connections.len() >= opts.max_connections {
-            tracing::warn!(%peer, max = opts.max_connections, "connection limit reached; closing");
             drop(stream);
+            refused += 1;
+            if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                tracing::warn!(%peer, max = opts.max_connections, refused, "connection limit reached: closing new connections (refused = since the last warning)");
+                last_warning = Some(tokio::time::Instant::now());
+                refused = 0;
+            }
             continue;
         }
         let _ = stream.set_nodelay(true);

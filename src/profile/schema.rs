@@ -372,10 +372,19 @@ fn key_at(text: &str, at: usize) -> Option<&str> {
     let before = text.get(..at)?;
     let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
     let key = line[..line.rfind('=')?].trim_end();
+    // Past the last character that cannot be in a bare key (which may be
+    // several bytes long: `+1` would land inside it).
     let start = key
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        .map_or(0, |i| i + 1);
-    Some(&key[start..]).filter(|k| !k.is_empty())
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    key.get(start..).filter(|k| !k.is_empty())
+}
+
+#[cfg(test)]
+pub(super) fn key_at_for_tests(text: &str, at: usize) -> Option<&str> {
+    key_at(text, at)
 }
 
 fn parse_day_table(cx: &Ctx, raw: &Spanned<Vec<RawSlot>>) -> Result<DayTable, ProfileError> {

@@ -355,3 +355,14 @@ fn line_and_column_count_characters() {
     assert_eq!(line_col(text, text.find('=').unwrap()), (1, 3));
     assert_eq!(line_col(text, text.rfind('"').unwrap()), (2, 8));
 }
+
+#[test]
+fn an_error_after_a_multibyte_character_names_its_key_without_panicking() {
+    // Found by the profile fuzz target: "–" (3 bytes) before the key.
+    let text = "description = \"0–6553e = 1";
+    assert_eq!(
+        super::schema::key_at_for_tests(text, text.len()),
+        Some("6553e")
+    );
+    assert_eq!(super::schema::key_at_for_tests("a–b = 1", 7), Some("b"));
+}

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{CommandRequest, MeterHandle};
+use super::{CommandRequest, MeterHandle, Op};
 use crate::meter::Snapshot;
 use crate::scenario::report::log_line;
 use crate::scenario::{Engine, Pacer};
@@ -159,7 +159,10 @@ impl ScenarioRunner {
                 _ = tokio::time::sleep_until(wake) => {}
                 Some(req) = self.rx.recv() => {
                     let at = self.pacer.sim_at(start_wall.elapsed());
-                    let r = self.engine.execute(req.meter, at, req.commands);
+                    let r = match req.op {
+                        Op::Commands(c) => self.engine.execute(req.meter, at, c),
+                        Op::Power(on) => self.engine.set_power(req.meter, at, on),
+                    };
                     self.publish(at);
                     let _ = req.reply.send(r);
                 }

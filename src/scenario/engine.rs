@@ -585,6 +585,23 @@ impl Engine {
         r
     }
 
+    /// Cut (`on` false) or restore the power of meter `i` at `at` ≥ the
+    /// engine's clock, as a `power_off` / `power_on` event would.
+    pub fn set_power(&mut self, i: usize, at: SimTime, on: bool) -> Result<(), CommandError> {
+        self.advance_to(at);
+        let at = at.max(self.clock);
+        let Some(slot) = self.slots.get_mut(i) else {
+            return Err(CommandError::PoweredOff);
+        };
+        if on {
+            slot.meter.power_on(at);
+        } else {
+            slot.meter.power_off(at);
+        }
+        self.collect(i);
+        Ok(())
+    }
+
     /// What meter `i` shows at `t` (≥ its last step): a preview that leaves
     /// the canonical meter untouched.
     pub fn snapshot_at(&self, i: usize, t: SimTime) -> Snapshot {

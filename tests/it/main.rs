@@ -8,7 +8,10 @@
 mod clients;
 mod docs;
 mod equivalence;
+mod fuzz;
+mod hostile;
 mod interop;
+mod persistence;
 mod rtu_pty;
 mod scenarios;
 mod support;

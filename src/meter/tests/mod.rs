@@ -17,6 +17,7 @@ mod prepay;
 mod properties;
 mod settings;
 mod settlement;
+mod state;
 mod tariff;
 
 use chrono::NaiveDateTime;
