@@ -43,7 +43,11 @@ fn main() {
         walls[0],
         walls[walls.len() - 1],
         simulated / median,
-        if median < 2.0 { "target (< 2 s) met" } else { "target (< 2 s) MISSED" }
+        if median < 2.0 {
+            "target (< 2 s) met"
+        } else {
+            "target (< 2 s) MISSED"
+        }
     );
     // For bench/run.
     println!(

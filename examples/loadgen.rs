@@ -195,7 +195,9 @@ async fn tcp_connection(
     req[7] = 0x03;
     req[8..10].copy_from_slice(&c.start.to_be_bytes());
     req[10..12].copy_from_slice(&c.count.to_be_bytes());
-    let mut resp = vec![0u8; 9 + 2 * usize::from(c.count)];
+    // Room for any FC03 reply (byte count ≤ 255) and more, so that a read
+    // returning a whole reply leaves the buffer part-empty.
+    let mut resp = vec![0u8; 9 + 256 + 64];
     let mut samples = Vec::with_capacity(1 << 16);
     let mut errors = 0;
     let mut tid: u16 = 0;
@@ -207,13 +209,20 @@ async fn tcp_connection(
         tid = tid.wrapping_add(1);
         req[0..2].copy_from_slice(&tid.to_be_bytes());
         s.write_all(&req).await?;
-        // An exception reply is 9 bytes; read the header first.
-        s.read_exact(&mut resp[..9]).await?;
+        // One read normally takes the whole reply; an exception reply is 9
+        // bytes, so the expected length is only known from the header.
+        let mut got = 0;
+        while got < 9 || got < 9 + usize::from(resp[8]) && resp[7] == 0x03 {
+            let n = s.read(&mut resp[got..]).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            got += n;
+        }
         if resp[7] != 0x03 || usize::from(resp[8]) != 2 * usize::from(c.count) {
             errors += 1;
             continue;
         }
-        s.read_exact(&mut resp[9..]).await?;
         let done = Instant::now();
         if resp[0..2] != tid.to_be_bytes() {
             errors += 1;

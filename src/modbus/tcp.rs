@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::time::timeout;
@@ -31,6 +31,9 @@ pub const RTU_OVER_TCP_GAP: Duration = Duration::from_millis(20);
 
 /// MBAP header length [bytes].
 pub const MBAP_LEN: usize = 7;
+
+/// Read buffer of a Modbus TCP connection [bytes]: a few maximal frames.
+const READ_BUFFER: usize = 4 * (MBAP_LEN + MAX_PDU);
 
 /// Why a connection was closed.
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +120,7 @@ pub enum Protocol {
 /// stays idle for `idle`, or `shutdown` turns true (a request already read
 /// is answered first).
 pub async fn serve_connection<S>(
-    mut stream: S,
+    stream: S,
     station: &Station,
     idle: Duration,
     shutdown: &mut watch::Receiver<bool>,
@@ -125,6 +128,10 @@ pub async fn serve_connection<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    // One read takes in a whole request (or several pipelined ones) instead
+    // of one read for the header and one for the PDU; replies still go out
+    // in one write each.
+    let mut stream = BufReader::with_capacity(READ_BUFFER, stream);
     let mut header = [0u8; MBAP_LEN];
     let mut pdu = [0u8; MAX_PDU];
     loop {
