@@ -15,8 +15,9 @@
 //!   per request over the same window.
 //! * `rtu`: one master polling FC03 over a serial device or pty (8N1), one
 //!   request at a time. With `--pace-baud B` the master behaves as on a real
-//!   line at B baud: request characters leave one per character time, and it
-//!   keeps t3.5 of silence after the last reply character has ended.
+//!   line at B baud: the request arrives when its 8 characters would have
+//!   been sent, and the master keeps t3.5 of silence after the last reply
+//!   character has ended.
 //! * `startup`: wall time from spawning PROGRAM to its first stdout line
 //!   containing `"ready"`, over N launches.
 //!
@@ -282,7 +283,9 @@ fn run_rtu(device: &str, pace_baud: u32, c: Common) -> anyhow::Result<serde_json
         .data_bits(tokio_serial::DataBits::Eight)
         .parity(tokio_serial::Parity::None)
         .stop_bits(tokio_serial::StopBits::One)
-        .timeout(Duration::from_millis(1000))
+        // A lost poll costs this much (a 26-register reply takes 80 ms on
+        // the line at 9600 baud).
+        .timeout(Duration::from_millis(300))
         .open()?;
     let mut body = vec![c.unit, 0x03];
     body.extend_from_slice(&c.start.to_be_bytes());
@@ -305,6 +308,8 @@ fn run_rtu(device: &str, pace_baud: u32, c: Common) -> anyhow::Result<serde_json
     let mut w0 = 0;
     let mut samples = Vec::new();
     let mut errors = 0;
+    // Bytes received by each failed poll (for a report of what went wrong).
+    let mut failures: Vec<usize> = Vec::new();
     let mut line_free = Instant::now();
     let _ = port.clear(tokio_serial::ClearBuffer::All);
     loop {
@@ -317,14 +322,12 @@ fn run_rtu(device: &str, pace_baud: u32, c: Common) -> anyhow::Result<serde_json
         if sent - t0 >= end {
             break;
         }
-        if pace_baud > 0 {
-            for (i, b) in req.iter().enumerate() {
-                sleep_until(sent + char_t * i as u32);
-                port.write_all(std::slice::from_ref(b))?;
-            }
-        } else {
-            port.write_all(&req)?;
-        }
+        // On a line the request reaches the slave's receiver when its last
+        // character ends: hold it for its line time, then write it at once
+        // (bytes written one by one would let a scheduling delay of the
+        // master open a gap longer than t3.5 inside the frame).
+        sleep_until(sent + char_t * req.len() as u32);
+        port.write_all(&req)?;
         let mut got = 0;
         let mut failed = false;
         while got < want {
@@ -341,6 +344,7 @@ fn run_rtu(device: &str, pace_baud: u32, c: Common) -> anyhow::Result<serde_json
         let done = Instant::now();
         if failed || !crc::check(&resp) || resp[1] != 0x03 {
             errors += 1;
+            failures.push(got);
             let _ = port.clear(tokio_serial::ClearBuffer::All);
             line_free = done + Duration::from_millis(50);
             continue;
@@ -357,6 +361,7 @@ fn run_rtu(device: &str, pace_baud: u32, c: Common) -> anyhow::Result<serde_json
     let (server, client) = cpu.map(CpuWindow::close).unwrap_or((None, None));
     let mut out = report(vec![samples], errors, (w0, w1), server, client);
     out["mode"] = "rtu".into();
+    out["failed_polls_bytes_received"] = failures.into();
     out["count"] = c.count.into();
     out["pace_baud"] = pace_baud.into();
     if pace_baud > 0 {
