@@ -34,7 +34,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         None => None,
     };
+    // One worker thread runs every endpoint's tasks; the runner (this
+    // function's `block_on` future) runs on the main thread. A request costs
+    // microseconds, so one worker carries far more than any master asks, and
+    // with one worker no wake-ups pass between workers, which cost measurable
+    // CPU per request (BENCHMARKS.md). Meter work (a new reading can take
+    // 0.3–0.6 ms) stays off the request thread.
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .context("starting the runtime")?;

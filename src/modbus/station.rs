@@ -4,7 +4,7 @@
 //! A [`Station`] is the set of meters behind one port or bus line.
 
 use crate::image::{self, ImageError};
-use crate::meter::CommandError;
+use crate::meter::{CommandError, Snapshot};
 use crate::runtime::MeterHandle;
 
 use super::pdu::{self, Exception, Request};
@@ -82,15 +82,22 @@ impl Station {
             if let Ok(req) = pdu::parse_request(pdu) {
                 if req.is_write() {
                     for m in &self.meters {
-                        if m.snapshot().powered {
-                            let _ = serve(m, &req).await;
+                        let snap = m.snapshot();
+                        if snap.powered {
+                            let _ = serve(m, &snap, &req).await;
                         }
                     }
                 }
             }
             return Reply::Silence;
         }
-        let Some(meter) = self.find(unit) else {
+        // One look at each meter's snapshot per request: it names the meter,
+        // says whether it is powered, and is what a read returns.
+        let found = self.meters.iter().find_map(|m| {
+            let snap = m.snapshot();
+            (snap.settings.address == unit).then_some((m, snap))
+        });
+        let Some((meter, snap)) = found else {
             return match unknown {
                 UnknownUnit::GatewayException => {
                     Reply::Pdu(pdu::exception_pdu(fc, Exception::GatewayTargetFailed))
@@ -98,27 +105,31 @@ impl Station {
                 UnknownUnit::Silence => Reply::Silence,
             };
         };
-        if !meter.snapshot().powered {
+        if !snap.powered {
             return Reply::Silence;
         }
         let reply = match pdu::parse_request(pdu) {
-            Ok(req) => serve(meter, &req).await,
+            Ok(req) => serve(meter, &snap, &req).await,
             Err(ex) => Err(ex),
         };
         Reply::Pdu(reply.unwrap_or_else(|ex| pdu::exception_pdu(fc, ex)))
     }
 }
 
-/// Serve a valid request on one meter.
-async fn serve(meter: &MeterHandle, req: &Request) -> Result<Vec<u8>, Exception> {
+/// Serve a valid request on one meter whose latest snapshot is `snap`.
+async fn serve(meter: &MeterHandle, snap: &Snapshot, req: &Request) -> Result<Vec<u8>, Exception> {
     match *req {
         Request::ReadHoldingRegisters { start, count } => {
-            let words = image::read_registers(meter.map(), &meter.snapshot(), start, count)
-                .map_err(|e| image_exception(&e))?;
-            Ok(pdu::registers_pdu(&words))
+            // `parse_request` has bounded `count` by the spec's limit.
+            let mut words = [0u16; pdu::MAX_READ_REGISTERS as usize];
+            let words = words
+                .get_mut(..usize::from(count))
+                .ok_or(Exception::IllegalDataValue)?;
+            image::read_into(meter.map(), snap, start, words).map_err(|e| image_exception(&e))?;
+            Ok(pdu::registers_pdu(words))
         }
         Request::ReadCoils { start, count } => {
-            let bits = image::read_coils(meter.map(), &meter.snapshot(), start, count)
+            let bits = image::read_coils(meter.map(), snap, start, count)
                 .map_err(|e| image_exception(&e))?;
             Ok(pdu::coils_pdu(&bits))
         }
@@ -132,7 +143,7 @@ async fn serve(meter: &MeterHandle, req: &Request) -> Result<Vec<u8>, Exception>
             Ok(pdu::write_coil_pdu(address, value))
         }
         Request::WriteMultipleRegisters { start, ref values } => {
-            let cmds = image::write_registers(meter.map(), &meter.snapshot(), start, values)
+            let cmds = image::write_registers(meter.map(), snap, start, values)
                 .map_err(|e| image_exception(&e))?;
             meter
                 .execute(cmds)
