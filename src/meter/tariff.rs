@@ -352,8 +352,13 @@ impl Tariff {
     /// The next instant after `at` at which the rate may change: the next slot
     /// start of the table in force, or the next midnight (where a time zone
     /// may switch tables), whichever comes first.
+    /// At the very end of the calendar (chrono's last day) there is no next
+    /// boundary: `NaiveDateTime::MAX` is returned rather than overflowing.
     pub fn next_boundary_after(&self, at: NaiveDateTime) -> NaiveDateTime {
-        let midnight = (at.date() + Duration::days(1)).and_time(NaiveTime::MIN);
+        let Some(tomorrow) = at.date().succ_opt() else {
+            return NaiveDateTime::MAX;
+        };
+        let midnight = tomorrow.and_time(NaiveTime::MIN);
         let minute = at.hour() * 60 + at.minute();
         let table = self.table_on(at.date());
         let next_today = table
@@ -363,7 +368,11 @@ impl Tariff {
             Some(t) if t < midnight => t,
             _ if self.zones.is_empty() && !table.slots.is_empty() => {
                 // Same table tomorrow: its first slot is the next boundary.
-                midnight + Duration::minutes(i64::from(table.slots[0].minute_of_day()))
+                midnight
+                    .checked_add_signed(Duration::minutes(i64::from(
+                        table.slots[0].minute_of_day(),
+                    )))
+                    .unwrap_or(NaiveDateTime::MAX)
             }
             _ => midnight,
         }
@@ -435,6 +444,14 @@ mod tests {
         for (from, next) in cases {
             assert_eq!(t.next_boundary_after(at(from)), at(next), "after {from}");
         }
+    }
+
+    #[test]
+    fn no_boundary_past_the_end_of_the_calendar() {
+        let t = default_tariff();
+        let last = NaiveDateTime::MAX;
+        assert_eq!(t.next_boundary_after(last), NaiveDateTime::MAX);
+        assert_eq!(t.rate_at(last), Rate::Valley);
     }
 
     #[test]

@@ -304,15 +304,49 @@ fn state_file_parser() {
     ];
     let path = Path::new("state.json");
     fuzz("state_file_parser", corpus, |bytes| {
-        let Ok(f) = metertwin::runtime::state::parse(path, &String::from_utf8_lossy(bytes)) else {
-            return;
-        };
-        let resume = metertwin::runtime::state::resume_at(&f, 1_700_000_100_000);
-        for m in &f.meters {
-            if let Ok(mut m) = metertwin::runtime::state::revive(profile.meter.clone(), m, resume) {
-                m.advance_to(resume + metertwin::time::SimDuration::from_hours(1));
-                let _ = m.snapshot();
-            }
-        }
+        state_target(&profile, path, bytes)
     });
+}
+
+/// Parse a state file, revive its meters and run them for an hour.
+fn state_target(profile: &Profile, path: &Path, bytes: &[u8]) {
+    let Ok(f) = metertwin::runtime::state::parse(path, &String::from_utf8_lossy(bytes)) else {
+        return;
+    };
+    let resume = metertwin::runtime::state::resume_at(&f, 1_700_000_100_000);
+    for m in &f.meters {
+        if let Ok(mut m) = metertwin::runtime::state::revive(profile.meter.clone(), m, resume) {
+            m.advance_to(resume + metertwin::time::SimDuration::from_hours(1));
+            let _ = m.snapshot();
+        }
+    }
+}
+
+/// Inputs the fuzzers once found a panic with (`tests/fuzz-regressions/`),
+/// replayed on every run.
+#[test]
+fn fuzz_regressions_stay_fixed() {
+    let profile = Profile::resolve("kpm31").expect("profile");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(&dir).expect("tests/fuzz-regressions") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = std::fs::read(&path).expect("read");
+        if name.starts_with("state_file_parser") {
+            // A meter clock at the end of chrono's calendar made the tariff's
+            // next boundary overflow.
+            state_target(&profile, Path::new("state.json"), &bytes);
+            replayed += 1;
+        }
+    }
+    assert!(
+        replayed > 0,
+        "no regression inputs found in {}",
+        dir.display()
+    );
 }
