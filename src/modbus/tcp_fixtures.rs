@@ -152,14 +152,25 @@ const CASES: &[(&str, &[u8], &[u8])] = &[
     ),
 ];
 
-#[tokio::test]
-async fn mbap_fixtures_for_every_function_code_and_exception() {
+/// One meter at address 1 behind an in-memory connection: the client end
+/// and the task serving the other end.
+fn connection() -> (
+    tokio::io::DuplexStream,
+    tokio::task::JoinHandle<Result<(), super::tcp::FrameError>>,
+) {
     let station = station(&[1]);
-    let (mut client, server) = tokio::io::duplex(1024);
-    let (_stop, mut stopped) = watch::channel(false);
+    let (client, server) = tokio::io::duplex(1024);
     let task = tokio::spawn(async move {
+        // The sender lives as long as the connection: no shutdown.
+        let (_stop, mut stopped) = watch::channel(false);
         serve_connection(server, &station, Duration::from_secs(60), &mut stopped).await
     });
+    (client, task)
+}
+
+#[tokio::test]
+async fn mbap_fixtures_for_every_function_code_and_exception() {
+    let (mut client, task) = connection();
     for (what, request, response) in CASES {
         client.write_all(request).await.unwrap();
         if response.is_empty() {
@@ -175,12 +186,7 @@ async fn mbap_fixtures_for_every_function_code_and_exception() {
 
 #[tokio::test]
 async fn a_wrong_protocol_id_closes_only_that_connection() {
-    let station = station(&[1]);
-    let (mut client, server) = tokio::io::duplex(1024);
-    let (_stop, mut stopped) = watch::channel(false);
-    let task = tokio::spawn(async move {
-        serve_connection(server, &station, Duration::from_secs(60), &mut stopped).await
-    });
+    let (mut client, task) = connection();
     // Protocol id 0001H is not Modbus.
     client
         .write_all(&[
