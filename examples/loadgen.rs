@@ -100,16 +100,16 @@ fn parse_u16(s: &str) -> Result<u16, String> {
     r.map_err(|e| e.to_string())
 }
 
-/// CPU time (user + system) of a process, all threads [s]; `None` if gone.
-fn cpu_seconds(pid: &str) -> Option<f64> {
+/// CPU time of a process, all threads: (user, system) [s]; `None` if gone.
+fn cpu_seconds(pid: &str) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) in parentheses.
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    // USER_HZ is 100 on every Linux architecture this runs on.
-    Some(ticks / 100.0)
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here, in
+    // ticks of USER_HZ, which is 100 on every Linux architecture this runs on.
+    let ticks = |i: usize| Some(f.get(i)?.parse::<f64>().ok()? / 100.0);
+    Some((ticks(11)?, ticks(12)?))
 }
 
 /// The `q`-quantile of sorted latencies [µs].
@@ -128,8 +128,8 @@ fn report(
     samples: Vec<Samples>,
     errors: u64,
     window: (u64, u64),
-    server_cpu: Option<f64>,
-    client_cpu: Option<f64>,
+    server_cpu: Option<(f64, f64)>,
+    client_cpu: Option<(f64, f64)>,
 ) -> serde_json::Value {
     let mut lat: Vec<u64> = samples
         .into_iter()
@@ -147,17 +147,21 @@ fn report(
         "rps": n / secs,
         "p50_us": quantile_us(&lat, 0.50),
         "p99_us": quantile_us(&lat, 0.99),
-        "server_cpu_s": server_cpu,
-        "server_cpu_us_per_req": server_cpu.map(|c| c * 1e6 / n),
-        "client_cpu_s": client_cpu,
+        "server_cpu_s": server_cpu.map(|(u, s)| u + s),
+        "server_cpu_us_per_req": server_cpu.map(|(u, s)| (u + s) * 1e6 / n),
+        // The server's own code (user time) and the kernel working for it
+        // (system time: for TCP mostly the loopback send path).
+        "server_user_us_per_req": server_cpu.map(|(u, _)| u * 1e6 / n),
+        "server_sys_us_per_req": server_cpu.map(|(_, s)| s * 1e6 / n),
+        "client_cpu_s": client_cpu.map(|(u, s)| u + s),
     })
 }
 
 /// Sample the server's and our own CPU time at the window's start and end.
 struct CpuWindow {
     pid: Option<String>,
-    server0: Option<f64>,
-    client0: Option<f64>,
+    server0: Option<(f64, f64)>,
+    client0: Option<(f64, f64)>,
 }
 
 impl CpuWindow {
@@ -170,15 +174,13 @@ impl CpuWindow {
         }
     }
 
-    fn close(self) -> (Option<f64>, Option<f64>) {
-        let server = match (self.pid.as_deref().and_then(cpu_seconds), self.server0) {
-            (Some(b), Some(a)) => Some(b - a),
-            _ => None,
+    fn close(self) -> (Option<(f64, f64)>, Option<(f64, f64)>) {
+        let used = |now: Option<(f64, f64)>, then: Option<(f64, f64)>| {
+            let ((u1, s1), (u0, s0)) = (now?, then?);
+            Some((u1 - u0, s1 - s0))
         };
-        let client = match (cpu_seconds("self"), self.client0) {
-            (Some(b), Some(a)) => Some(b - a),
-            _ => None,
-        };
+        let server = used(self.pid.as_deref().and_then(cpu_seconds), self.server0);
+        let client = used(cpu_seconds("self"), self.client0);
         (server, client)
     }
 }
