@@ -100,8 +100,11 @@ fn parse_u16(s: &str) -> Result<u16, String> {
     r.map_err(|e| e.to_string())
 }
 
-/// CPU time of a process, all threads: (user, system) [s]; `None` if gone.
-fn cpu_seconds(pid: &str) -> Option<(f64, f64)> {
+/// CPU time of a process, all threads: (user, system) [s].
+type CpuTime = (f64, f64);
+
+/// The CPU time of a process; `None` if it is gone.
+fn cpu_seconds(pid: &str) -> Option<CpuTime> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) in parentheses.
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -128,8 +131,8 @@ fn report(
     samples: Vec<Samples>,
     errors: u64,
     window: (u64, u64),
-    server_cpu: Option<(f64, f64)>,
-    client_cpu: Option<(f64, f64)>,
+    server_cpu: Option<CpuTime>,
+    client_cpu: Option<CpuTime>,
 ) -> serde_json::Value {
     let mut lat: Vec<u64> = samples
         .into_iter()
@@ -160,8 +163,8 @@ fn report(
 /// Sample the server's and our own CPU time at the window's start and end.
 struct CpuWindow {
     pid: Option<String>,
-    server0: Option<(f64, f64)>,
-    client0: Option<(f64, f64)>,
+    server0: Option<CpuTime>,
+    client0: Option<CpuTime>,
 }
 
 impl CpuWindow {
@@ -174,8 +177,8 @@ impl CpuWindow {
         }
     }
 
-    fn close(self) -> (Option<(f64, f64)>, Option<(f64, f64)>) {
-        let used = |now: Option<(f64, f64)>, then: Option<(f64, f64)>| {
+    fn close(self) -> (Option<CpuTime>, Option<CpuTime>) {
+        let used = |now: Option<CpuTime>, then: Option<CpuTime>| {
             let ((u1, s1), (u0, s0)) = (now?, then?);
             Some((u1 - u0, s1 - s0))
         };
