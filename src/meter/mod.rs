@@ -187,6 +187,37 @@ pub enum Command {
     SetTimeZones(Vec<TimeZone>),
 }
 
+impl Command {
+    /// Check the values a command carries against the meter's fixed ranges
+    /// (what does not depend on the meter's state or model).
+    pub fn check_values(&self) -> Result<(), CommandError> {
+        match self {
+            Command::SetPassword(p) if *p > 9999 => Err(out_of_range("password", p, "0–9999")),
+            Command::SetAddress(a) if !(1..=247).contains(a) => {
+                Err(out_of_range("address", a, "1–247"))
+            }
+            Command::SetBaud(b) if !BAUD_RATES.contains(b) => {
+                Err(out_of_range("baud", b, "1200, 2400, 4800, 9600"))
+            }
+            Command::SetFrequency(f) if *f != 50 && *f != 60 => {
+                Err(out_of_range("frequency setting", f, "50 or 60"))
+            }
+            Command::SetLoadThreshold(kw) if !(0.0..=65535.0).contains(kw) => {
+                Err(out_of_range("load threshold [kW]", kw, "0–65535"))
+            }
+            Command::SetOverdraftLimit(kwh) if !(0.0..=65535.0).contains(kwh) => {
+                Err(out_of_range("overdraft limit [kWh]", kwh, "0–65535"))
+            }
+            Command::TopUp(kwh) if !(*kwh > 0.0 && *kwh <= 1.0e6) => Err(out_of_range(
+                "top-up [kWh]",
+                kwh,
+                "more than 0, at most 1000000",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Why a command was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CommandError {
@@ -495,28 +526,8 @@ impl Meter {
 
     /// Check a command's values without carrying it out.
     pub fn validate(&self, cmd: &Command) -> Result<(), CommandError> {
+        cmd.check_values()?;
         match cmd {
-            Command::SetPassword(p) if *p > 9999 => Err(out_of_range("password", p, "0–9999")),
-            Command::SetAddress(a) if !(1..=247).contains(a) => {
-                Err(out_of_range("address", a, "1–247"))
-            }
-            Command::SetBaud(b) if !BAUD_RATES.contains(b) => {
-                Err(out_of_range("baud", b, "1200, 2400, 4800, 9600"))
-            }
-            Command::SetFrequency(f) if *f != 50 && *f != 60 => {
-                Err(out_of_range("frequency setting", f, "50 or 60"))
-            }
-            Command::SetLoadThreshold(kw) if !(0.0..=65535.0).contains(kw) => {
-                Err(out_of_range("load threshold [kW]", kw, "0–65535"))
-            }
-            Command::SetOverdraftLimit(kwh) if !(0.0..=65535.0).contains(kwh) => {
-                Err(out_of_range("overdraft limit [kWh]", kwh, "0–65535"))
-            }
-            Command::TopUp(kwh) if !(*kwh > 0.0 && *kwh <= 1.0e6) => Err(out_of_range(
-                "top-up [kWh]",
-                kwh,
-                "more than 0, at most 1000000",
-            )),
             Command::Relay(_) if self.control.local() => Err(CommandError::RefusedInLocalMode),
             Command::SetDayTable(i, _) if *i >= self.tariff.tables().len() => {
                 Err(out_of_range("day table", i + 1, "a table the model has"))

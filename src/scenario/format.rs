@@ -12,8 +12,8 @@ use toml::Spanned;
 use super::expect::{ExpectKind, Expectation, Probe};
 use super::schedule::{Jitter, Pattern, Replay, ReplayColumns};
 use super::ScenarioError;
-use crate::meter::settings::RelayMode;
-use crate::meter::PanelOp;
+use crate::meter::settings::{Parity, RelayMode, WirelessMode};
+use crate::meter::{Command, PanelOp};
 use crate::profile::quantity::{FieldType, Quantity};
 use crate::profile::Profile;
 use crate::time::{SimDuration, SimTime};
@@ -229,6 +229,10 @@ struct RawEvent {
     op: Option<Spanned<String>>,
     #[serde(default)]
     password: Option<Spanned<u16>>,
+    #[serde(default)]
+    setting: Option<Spanned<String>>,
+    #[serde(default)]
+    value: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1356,7 +1360,7 @@ fn parse_event(
         "set_clock" => &["clock"],
         "write_registers" => &["address", "values", "float"],
         "write_coil" => &["address", "on"],
-        "panel" => &["op", "password"],
+        "panel" => &["op", "password", "setting", "value"],
         other => {
             return Err(cx.err(
                 &e.action,
@@ -1373,6 +1377,8 @@ fn parse_event(
         ("on", e.on.as_ref().map(|s| s.span().start)),
         ("op", e.op.as_ref().map(|s| s.span().start)),
         ("password", e.password.as_ref().map(|s| s.span().start)),
+        ("setting", e.setting.as_ref().map(|s| s.span().start)),
+        ("value", e.value.as_ref().map(|s| s.span().start)),
     ];
     for (field, pos) in given {
         if let Some(pos) = pos {
@@ -1465,15 +1471,19 @@ fn parse_event(
                 "next_page" => PanelOp::NextPage,
                 "previous_page" => PanelOp::PreviousPage,
                 "exit" => PanelOp::Exit,
+                "set" => PanelOp::Set(panel_setting(cx, e, &missing)?),
                 other => {
                     return Err(cx.err(
                         op_v,
-                        format!("op = \"{other}\" is not one of \"password\", \"relay_on\", \"relay_off\", \"next_page\", \"previous_page\", \"exit\""),
+                        format!("op = \"{other}\" is not one of \"password\", \"set\", \"relay_on\", \"relay_off\", \"next_page\", \"previous_page\", \"exit\""),
                     ))
                 }
             };
             if e.password.is_some() && !matches!(op, PanelOp::EnterPassword(_)) {
                 return Err(cx.err(op_v, "password goes with op = \"password\""));
+            }
+            if (e.setting.is_some() || e.value.is_some()) && !matches!(op, PanelOp::Set(_)) {
+                return Err(cx.err(op_v, "setting and value go with op = \"set\""));
             }
             EventAction::Panel(op)
         }
@@ -1485,6 +1495,108 @@ fn parse_event(
         action,
         line: cx.line(&e.at),
     })
+}
+
+/// The settings the front panel can change (`op = "set"`): `setting` and,
+/// except for the two clear operations, `value`, checked against the meter's
+/// ranges here so that a scenario with an impossible value does not run.
+fn panel_setting(
+    cx: &Ctx,
+    e: &RawEvent,
+    missing: &dyn Fn(&str) -> ScenarioError,
+) -> Result<Command, ScenarioError> {
+    const SETTINGS: &str = "\"password\", \"address\", \"baud\", \"parity\", \"wireless\", \"frequency\", \"relay_mode\", \"clear_energy\", \"clear_residual\"";
+    let name_v = e
+        .setting
+        .as_ref()
+        .ok_or_else(|| missing("setting (with op = \"set\")"))?;
+    let name = name_v.get_ref().as_str();
+    let known = [
+        "password",
+        "address",
+        "baud",
+        "parity",
+        "wireless",
+        "frequency",
+        "relay_mode",
+        "clear_energy",
+        "clear_residual",
+    ];
+    if !known.contains(&name) {
+        return Err(cx.err(
+            name_v,
+            format!("setting = \"{name}\" is not one of {SETTINGS}"),
+        ));
+    }
+    let needs_value = !matches!(name, "clear_energy" | "clear_residual");
+    let value = match (&e.value, needs_value) {
+        (Some(v), true) => Some(v),
+        (None, true) => return Err(cx.err(name_v, format!("setting \"{name}\" needs a value"))),
+        (Some(v), false) => return Err(cx.err(v, format!("setting \"{name}\" takes no value"))),
+        (None, false) => None,
+    };
+    let int = |v: &Spanned<toml::Value>| -> Result<i64, ScenarioError> {
+        v.get_ref().as_integer().ok_or_else(|| {
+            cx.err(
+                v,
+                format!("the value of setting \"{name}\" is a whole number"),
+            )
+        })
+    };
+    let word = |v: &Spanned<toml::Value>, allowed: &[&str]| -> Result<String, ScenarioError> {
+        match v.get_ref().as_str() {
+            Some(w) if allowed.contains(&w) => Ok(w.to_string()),
+            _ => Err(cx.err(
+                v,
+                format!(
+                    "the value of setting \"{name}\" is one of \"{}\"",
+                    allowed.join("\", \"")
+                ),
+            )),
+        }
+    };
+    // Out of u16/u32 range is out of the setting's range too: map it to a
+    // value check_values refuses with the allowed range in its message.
+    let cmd = match (name, value) {
+        ("password", Some(v)) => Command::SetPassword(u16::try_from(int(v)?).unwrap_or(u16::MAX)),
+        ("address", Some(v)) => Command::SetAddress(u16::try_from(int(v)?).unwrap_or(0)),
+        ("baud", Some(v)) => Command::SetBaud(u32::try_from(int(v)?).unwrap_or(0)),
+        ("frequency", Some(v)) => Command::SetFrequency(u16::try_from(int(v)?).unwrap_or(0)),
+        ("parity", Some(v)) => {
+            Command::SetParity(match word(v, &["none", "even", "odd"])?.as_str() {
+                "none" => Parity::None,
+                "even" => Parity::Even,
+                _ => Parity::Odd,
+            })
+        }
+        ("wireless", Some(v)) => {
+            Command::SetWireless(match word(v, &["mqtt", "debug"])?.as_str() {
+                "mqtt" => WirelessMode::Mqtt,
+                _ => WirelessMode::Debug,
+            })
+        }
+        ("relay_mode", Some(v)) => {
+            Command::SetRelayMode(match word(v, &["remote", "local"])?.as_str() {
+                "remote" => RelayMode::Remote,
+                _ => RelayMode::Local,
+            })
+        }
+        ("clear_energy", None) => Command::ClearEnergy,
+        ("clear_residual", None) => Command::ClearResidual,
+        _ => {
+            return Err(cx.err(
+                name_v,
+                format!("setting = \"{name}\" is not one of {SETTINGS}"),
+            ))
+        }
+    };
+    if let Err(err) = cmd.check_values() {
+        return Err(match value {
+            Some(v) => cx.err(v, err.to_string()),
+            None => cx.err(name_v, err.to_string()),
+        });
+    }
+    Ok(cmd)
 }
 
 fn parse_expect(

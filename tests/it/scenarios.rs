@@ -262,6 +262,42 @@ fn invalid_cases() -> Vec<(String, usize, usize, &'static str)> {
             "needs month",
         ),
         (
+            format!("{h}[[events]]\nat = \"+1h\"\naction = \"panel\"\nop = \"set\"\nsetting = \"address\"\nvalue = 300\n"),
+            9,
+            9,
+            "1–247",
+        ),
+        (
+            format!("{h}[[events]]\nat = \"+1h\"\naction = \"panel\"\nop = \"set\"\nsetting = \"colour\"\nvalue = 1\n"),
+            8,
+            11,
+            "setting = \"colour\" is not one of",
+        ),
+        (
+            format!("{h}[[events]]\nat = \"+1h\"\naction = \"panel\"\nop = \"set\"\nsetting = \"parity\"\nvalue = \"mark\"\n"),
+            9,
+            9,
+            "one of \"none\", \"even\", \"odd\"",
+        ),
+        (
+            format!("{h}[[events]]\nat = \"+1h\"\naction = \"panel\"\nop = \"set\"\nsetting = \"clear_energy\"\nvalue = 1\n"),
+            9,
+            9,
+            "takes no value",
+        ),
+        (
+            format!("{h}[[events]]\nat = \"+1h\"\naction = \"panel\"\nop = \"set\"\nsetting = \"baud\"\n"),
+            8,
+            11,
+            "needs a value",
+        ),
+        (
+            format!("{h}[[events]]\nat = \"+1h\"\naction = \"panel\"\nop = \"exit\"\nsetting = \"baud\"\n"),
+            7,
+            6,
+            "go with op = \"set\"",
+        ),
+        (
             format!("{h}[[loads]]\nname = \"r\"\nreplay = {{ file = \"nowhere.csv\", columns = \"p_q\" }}\n"),
             6,
             19,
@@ -284,6 +320,101 @@ fn invalid_scenarios_give_located_errors() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Settings changed from the front panel: only inside a password session,
+/// and read back through the register map like any other setting.
+#[test]
+fn front_panel_settings_need_the_password_and_show_in_the_registers() {
+    let text = format!(
+        r#"{HEADER}
+[[meters]]
+name = "m"
+ideal = true
+
+[[events]]
+at = "+1h"
+action = "panel"
+op = "set"
+setting = "address"
+value = 7
+
+[[events]]
+at = "+2h"
+action = "panel"
+op = "password"
+password = 6666
+
+[[events]]
+at = "+2h 10s"
+action = "panel"
+op = "set"
+setting = "address"
+value = 9
+
+[[events]]
+at = "+2h 20s"
+action = "panel"
+op = "set"
+setting = "parity"
+value = "odd"
+
+[[events]]
+at = "+2h 30s"
+action = "panel"
+op = "set"
+setting = "relay_mode"
+value = "local"
+
+[[events]]
+at = "+3h"
+action = "panel"
+op = "set"
+setting = "baud"
+value = 2400
+
+[[expect]]
+name = "no session: refused"
+event = "command_refused"
+count = 2
+
+[[expect]]
+quantity = "setting.address"
+at = "+1h 1s"
+equals = 1
+
+[[expect]]
+quantity = "setting.address"
+equals = 9
+
+[[expect]]
+quantity = "setting.parity"
+equals = 2
+
+[[expect]]
+quantity = "setting.relay_mode"
+equals = 1
+
+[[expect]]
+name = "the session timed out after 30 s: baud unchanged (code 4 = 9600)"
+quantity = "setting.baud"
+equals = 4
+
+[[expect]]
+event = "panel_timeout"
+count = 1
+"#
+    );
+    let sc = Scenario::parse("panel.toml", &text, &root().join("scenarios")).unwrap();
+    let e = run_max(sc);
+    let failed: Vec<String> = e
+        .outcomes()
+        .into_iter()
+        .flatten()
+        .filter(|o| !o.passed)
+        .map(|o| o.to_string())
+        .collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
 
 #[test]
