@@ -64,6 +64,10 @@ pub struct MeterConfig {
     pub demand_window_min: u32,
     /// Demand update period [min]
     pub demand_period_min: u32,
+    /// How often the readings (U, I, P, Q, S, PF, F) refresh with a fresh
+    /// measurement, like the meter's display; a change of load, supply,
+    /// relay or power is measured at once as well.
+    pub refresh: SimDuration,
     pub frontend: FrontendConfig,
 }
 
@@ -85,6 +89,7 @@ impl Default for MeterConfig {
             default_load_threshold_kw: 65535.0,
             demand_window_min: 15,
             demand_period_min: 1,
+            refresh: SimDuration::from_secs(1),
             frontend: FrontendConfig {
                 rated_voltage_v: 220.0,
                 max_current_a: 60.0,
@@ -273,6 +278,8 @@ pub struct Meter {
     load: Load,
     /// What the registers and the display show (with measurement noise).
     readings: Readings,
+    /// The refresh period `readings` belong to (simulated time / refresh).
+    reading_slot: i64,
     /// What the energy registers integrate: the same state with the meter's
     /// calibration error but without the per-reading noise, so energy does
     /// not depend on how often the state is re-measured.
@@ -304,6 +311,7 @@ impl Meter {
             supply: Supply::default(),
             load: Load::default(),
             readings: Readings::default(),
+            reading_slot: 0,
             metered: Readings::default(),
             lifetime: EnergyBook::default(),
             history: History::default(),
@@ -429,7 +437,7 @@ impl Meter {
     fn refresh_readings(&mut self) {
         let closed = self.control.relay_closed;
         if self.powered {
-            self.readings = self.frontend.measure(&self.supply, &self.load, closed);
+            self.remeasure();
             self.metered = self
                 .frontend
                 .measure_noise_free(&self.supply, &self.load, closed);
@@ -438,6 +446,20 @@ impl Meter {
             self.metered = Readings::default();
         }
         self.update_load_timer();
+    }
+
+    /// A new reading of the present state, with the noise of the present
+    /// refresh period (a function of the meter's seed and the period, so the
+    /// readings at a given instant do not depend on how the meter got there).
+    fn remeasure(&mut self) {
+        let slot = self.reading_slot_at(self.now);
+        self.reading_slot = slot;
+        self.readings = self.frontend.measure_reading(
+            &self.supply,
+            &self.load,
+            self.control.relay_closed,
+            slot as u64,
+        );
     }
 
     /// The next instant at which the meter changes by itself, if any, given
@@ -469,6 +491,17 @@ impl Meter {
             self.integrate(step_end);
             self.process_due();
         }
+        // The display refreshes once per period: the readings of a period
+        // are taken when it is first looked at, not at every period on the
+        // way (nobody saw those), which costs nothing and shows the same.
+        if self.powered && self.reading_slot_at(self.now) != self.reading_slot {
+            self.remeasure();
+        }
+    }
+
+    /// The refresh period `t` falls in.
+    fn reading_slot_at(&self, t: SimTime) -> i64 {
+        t.0.div_euclid(self.config.refresh.as_millis().max(1))
     }
 
     /// Accumulate the present readings from `self.now` to `end`; nothing

@@ -273,6 +273,7 @@ impl Meter {
             supply: Supply::default(),
             load: Load::default(),
             readings: Readings::default(),
+            reading_slot: 0,
             metered: Readings::default(),
             lifetime: state.lifetime,
             history: state.history,

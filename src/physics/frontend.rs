@@ -121,8 +121,11 @@ pub struct Frontend {
     /// Seeds the supply's sample noise; fixed per meter so that a state
     /// always gives the same window and the cache is invisible.
     synth_seed: u64,
-    /// Per-reading noise.
+    /// Per-reading noise of [`measure`](Self::measure).
     rng: ChaCha8Rng,
+    /// The generator [`measure_reading`](Self::measure_reading) derives one
+    /// stream per reading number from.
+    noise_base: ChaCha8Rng,
     cache: Vec<CacheEntry>,
     stats: CacheStats,
 }
@@ -133,6 +136,7 @@ impl Frontend {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let drawn = Errors::calibration(&mut rng, &config.accuracy, config.calibration_spread);
         let synth_seed = rng.random();
+        let noise_base = ChaCha8Rng::seed_from_u64(rng.random());
         let calibration = if config.ideal {
             Errors::default()
         } else {
@@ -143,6 +147,7 @@ impl Frontend {
             calibration,
             synth_seed,
             rng,
+            noise_base,
             cache: Vec::new(),
             stats: CacheStats::default(),
         }
@@ -161,6 +166,28 @@ impl Frontend {
                 &self.config.accuracy,
                 self.config.noise_sigma,
             )
+        };
+        self.readings(&measured, &noise)
+    }
+
+    /// As [`measure`](Self::measure), with the noise of reading number
+    /// `reading`: a function of this meter's seed and `reading` only, so a
+    /// meter refreshing its display once per second shows the same values
+    /// at a given second however often (or rarely) it was advanced.
+    pub fn measure_reading(
+        &mut self,
+        supply: &Supply,
+        load: &Load,
+        relay_closed: bool,
+        reading: u64,
+    ) -> Readings {
+        let measured = self.measured(supply, load, relay_closed);
+        let noise = if self.config.ideal {
+            Errors::default()
+        } else {
+            let mut rng = self.noise_base.clone();
+            rng.set_stream(reading);
+            Errors::noise(&mut rng, &self.config.accuracy, self.config.noise_sigma)
         };
         self.readings(&measured, &noise)
     }

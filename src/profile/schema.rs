@@ -12,6 +12,7 @@ use crate::meter::settings::{Parity, Settings, BAUD_RATES};
 use crate::meter::tariff::{DayTable, Rate, Slot, MAX_DAY_TABLES, MAX_SLOTS};
 use crate::meter::MeterConfig;
 use crate::physics::{AccuracyClass, FrontendConfig};
+use crate::time::SimDuration;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,6 +89,9 @@ pub struct RawMetering {
     pub pulses_per_kwh: Spanned<u32>,
     pub demand_window_min: Spanned<u32>,
     pub demand_period_min: Spanned<u32>,
+    /// Readings refresh period [s] (default 1, like the display).
+    #[serde(default)]
+    pub refresh_s: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -295,6 +299,18 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Profile, ProfileError> {
             "demand_window_min must be a positive multiple of demand_period_min",
         ));
     }
+    let refresh = match &m.refresh_s {
+        None => SimDuration::from_secs(1),
+        Some(v) if (0.1..=60.0).contains(v.get_ref()) => {
+            SimDuration::from_millis((v.get_ref() * 1000.0).round() as i64)
+        }
+        Some(v) => {
+            return Err(cx.err(
+                v,
+                format!("refresh_s = {} must be 0.1–60 (seconds)", v.get_ref()),
+            ))
+        }
+    };
     let t = &raw.tariff;
     if !(1..=MAX_DAY_TABLES).contains(t.day_tables.get_ref()) {
         return Err(cx.err(
@@ -343,6 +359,7 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Profile, ProfileError> {
         default_load_threshold_kw: *d.load_threshold_kw.get_ref(),
         demand_window_min: *m.demand_window_min.get_ref(),
         demand_period_min: *m.demand_period_min.get_ref(),
+        refresh,
         frontend: FrontendConfig {
             rated_voltage_v: ratings.rated_voltage_v,
             max_current_a: ratings.max_current_a,

@@ -220,6 +220,16 @@ fn an_unknown_field_is_named() {
 }
 
 #[test]
+fn a_refresh_period_out_of_range_names_the_range() {
+    assert_error(
+        "refresh_s = 1.0 ",
+        "refresh_s = 120.0 ",
+        "120.0",
+        &["refresh_s", "0.1–60"],
+    );
+}
+
+#[test]
 fn a_bad_hex_number_is_located() {
     assert_error(
         "address = 0x0032\n",

@@ -249,3 +249,70 @@ fn demand_after_a_clock_set_follows_the_new_minute_and_never_overshoots() {
     b.run_to("2025-03-10 12:46:40");
     assert_close(b.snap().demand_va, 1500.0, 1e-9, "a window later");
 }
+
+/// A meter with its real error model (calibration and noise), seed 11.
+fn noisy_meter(at: &str) -> Meter {
+    Meter::new(MeterConfig::default(), 11, t(at), dt(at))
+}
+
+#[test]
+fn readings_refresh_once_per_second_and_energy_ignores_the_noise() {
+    // SPEC §2: readings refresh once per second of simulated time; a
+    // constant load reads slightly differently from second to second (noise
+    // inside the accuracy class), the same all through one second.
+    let mut m = noisy_meter("2025-03-10 15:00:00");
+    m.set_load(t("2025-03-10 15:00:00"), Load::power(1000.0, 0.0));
+    let mut per_second = Vec::new();
+    for s in 0..20 {
+        m.advance_to(t("2025-03-10 15:00:00") + SimDuration::from_millis(s * 1000 + 100));
+        let early = *m.readings();
+        m.advance_to(t("2025-03-10 15:00:00") + SimDuration::from_millis(s * 1000 + 900));
+        assert_eq!(
+            *m.readings(),
+            early,
+            "second {s}: changed inside the second"
+        );
+        per_second.push(early.active_w);
+    }
+    let mut distinct = per_second.clone();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
+    assert!(
+        distinct.len() >= 19,
+        "20 seconds gave {} distinct readings",
+        distinct.len()
+    );
+    for p in &per_second {
+        // Within the class (0.5 %) around the true 1000 W.
+        assert!((p - 1000.0).abs() <= 5.0, "{p} W");
+    }
+    // Energy integrates the noise-free calibrated power: 20 s of readings
+    // that differ change nothing in it (it grows exactly linearly).
+    let e1 = m.snapshot().import_active_kwh(); // over 19.9 s
+    m.advance_to(t("2025-03-10 15:00:39.800"));
+    let e2 = m.snapshot().import_active_kwh();
+    assert_close(e2, 2.0 * e1, 1e-9, "energy over 39.8 s vs 19.9 s");
+}
+
+#[test]
+fn the_reading_at_an_instant_does_not_depend_on_how_the_meter_got_there() {
+    let load = Load::power(1500.0, 400.0);
+    let mut stepped = noisy_meter("2025-03-10 15:00:00");
+    let mut jumped = noisy_meter("2025-03-10 15:00:00");
+    stepped.set_load(t("2025-03-10 15:00:00"), load.clone());
+    jumped.set_load(t("2025-03-10 15:00:00"), load);
+    for ms in (0..=37_000).step_by(250) {
+        stepped.advance_to(t("2025-03-10 15:00:00") + SimDuration::from_millis(ms));
+    }
+    jumped.advance_to(t("2025-03-10 15:00:37"));
+    assert_eq!(stepped.readings(), jumped.readings());
+}
+
+#[test]
+fn an_ideal_meter_reads_the_same_every_second() {
+    let mut b = Bench::new("2025-03-10 15:00:00");
+    b.load("2025-03-10 15:00:00", 1000.0, 0.0);
+    let first = *b.m.readings();
+    b.run_to("2025-03-10 15:00:10");
+    assert_eq!(*b.m.readings(), first);
+}
