@@ -103,16 +103,22 @@ pub(crate) fn measure(window: &Window, mode: ReactiveMode) -> Measured {
     if n == 0 {
         return Measured::default();
     }
-    let mean = |f: &dyn Fn(usize) -> f64| (0..n).map(f).sum::<f64>() / n as f64;
-    let current_a = mean(&|m| i[m] * i[m]).sqrt();
+    let (v, i) = (&v[..n], &i[..n]);
+    // One pass for Σv², Σi², Σv·i.
+    let (mut vv, mut ii, mut vi) = (0.0, 0.0, 0.0);
+    for (&x, &y) in v.iter().zip(i) {
+        vv += x * x;
+        ii += y * y;
+        vi += x * y;
+    }
+    let current_a = (ii / n as f64).sqrt();
     let (active_w, reactive_var) = if current_a > 0.0 {
-        let shifted = quadrature(&v[..n], window.cycles as usize, mode);
-        (mean(&|m| v[m] * i[m]), mean(&|m| shifted[m] * i[m]))
+        (vi / n as f64, reactive(v, i, window.cycles as usize, mode))
     } else {
         (0.0, 0.0)
     };
     Measured {
-        voltage_v: mean(&|m| v[m] * v[m]).sqrt(),
+        voltage_v: (vv / n as f64).sqrt(),
         current_a,
         active_w,
         reactive_var,
@@ -120,58 +126,116 @@ pub(crate) fn measure(window: &Window, mode: ReactiveMode) -> Measured {
     }
 }
 
-/// The voltage delayed by 90° at every harmonic, so that
-/// `mean(v̂·i) = U·I·sin φ` for a current lagging by φ: each harmonic
-/// `√2·|V|·cos(hωt + α)` becomes `√2·|V|·sin(hωt + α)`. Computed from the DFT bins `k = h·cycles` below
-/// Nyquist (all of them, or the fundamental's only).
-fn quadrature(v: &[f64], cycles: usize, mode: ReactiveMode) -> Vec<f64> {
-    let n = v.len();
-    let mut out = vec![0.0; n];
+/// `Q = mean(v̂·i)`, with `v̂` the voltage delayed by 90° at every harmonic,
+/// so that `Q = U·I·sin φ` for a current lagging by φ: each harmonic
+/// `√2·|V|·cos(hωt + α)` of v becomes `√2·|V|·sin(hωt + α)` in v̂. The
+/// shift is done on the DFT bins `k = h·cycles` below Nyquist (all of
+/// them, or the fundamental's only).
+///
+/// With `V_k` the RMS phasor of bin k, `v̂[m] = √2·Σ_k Im(V_k·e^{j2πkm/n})`,
+/// so `mean(v̂·i) = (√2/n)·Σ_k (Re V_k·Σ_m i[m]·sin(2πkm/n) + Im V_k·Σ_m
+/// i[m]·cos(2πkm/n))`: the same sum grouped by bin, which needs no v̂
+/// array and takes the voltage's and the current's sums in one pass.
+///
+/// Every bin `k = h·cycles` is periodic in m with period `L = n/g`,
+/// `g = gcd(cycles, n)`, so both signals are first folded onto L samples
+/// (`x'[r] = Σ_c x[r + c·L]`) and the bins taken over those: exactly the
+/// same sums, regrouped, at 1/g of the cost. At a nominal 50 Hz (1600
+/// samples, 10 cycles) L is one cycle, 160 samples.
+fn reactive(v: &[f64], i: &[f64], cycles: usize, mode: ReactiveMode) -> f64 {
+    let n = v.len().min(i.len());
     if cycles == 0 || n < 2 {
-        return out;
+        return 0.0;
     }
-    let (cos, sin): (Vec<f64>, Vec<f64>) = (0..n)
-        .map(|j| {
-            let a = std::f64::consts::TAU * j as f64 / n as f64;
-            (a.cos(), a.sin())
-        })
-        .unzip();
+    let g = gcd(cycles, n);
+    let l = n / g;
+    let mut folded_v = v[..l].to_vec();
+    let mut folded_i = i[..l].to_vec();
+    for (vc, ic) in v[l..n].chunks_exact(l).zip(i[l..n].chunks_exact(l)) {
+        for (f, x) in folded_v.iter_mut().zip(vc) {
+            *f += x;
+        }
+        for (f, x) in folded_i.iter_mut().zip(ic) {
+            *f += x;
+        }
+    }
     let orders = match mode {
         ReactiveMode::AllHarmonics => (n - 1) / 2 / cycles,
         ReactiveMode::Fundamental => 1,
     };
-    let scale = std::f64::consts::SQRT_2 / n as f64;
-    let mut fundamental = 0.0;
-    for h in 1..=orders {
-        let k = h * cycles;
-        if 2 * k >= n {
-            break;
+    TABLE.with_borrow_mut(|table| {
+        let (cos, sin) = table.get(l);
+        let scale = std::f64::consts::SQRT_2 / n as f64;
+        let (mut fundamental, mut q) = (0.0, 0.0);
+        for h in 1..=orders {
+            let k = h * cycles;
+            if 2 * k >= n {
+                break;
+            }
+            // Bin k of the window is bin k/g of the folded signals.
+            let step = (k / g) % l;
+            let (mut v_re, mut v_im, mut i_cos, mut i_sin, mut idx) = (0.0, 0.0, 0.0, 0.0, 0usize);
+            for (&x, &y) in folded_v.iter().zip(&folded_i) {
+                let (c, s) = (cos[idx], sin[idx]);
+                v_re += x * c;
+                v_im -= x * s;
+                i_cos += y * c;
+                i_sin += y * s;
+                idx = wrap(idx + step, l);
+            }
+            // RMS phasor of harmonic h: V = (√2/n)·Σ v[m]·e^{−j2πkm/n}.
+            let (re, im) = (v_re * scale, v_im * scale);
+            let magnitude = re.hypot(im);
+            if h == 1 {
+                fundamental = magnitude;
+            }
+            // An empty bin adds nothing to v̂ (< 1e-12 of the fundamental's
+            // contribution).
+            if magnitude <= NEGLIGIBLE_BIN * fundamental {
+                continue;
+            }
+            q += scale * (re * i_sin + im * i_cos);
         }
-        // RMS phasor of harmonic h: X = (√2/n)·Σ v[m]·e^{−j2πkm/n}.
-        let (mut re, mut im, mut idx) = (0.0, 0.0, 0usize);
-        for &x in v {
-            re += x * cos[idx];
-            im -= x * sin[idx];
-            idx = wrap(idx + k, n);
-        }
-        let (re, im) = (re * scale, im * scale);
-        let magnitude = re.hypot(im);
-        if h == 1 {
-            fundamental = magnitude;
-        }
-        // An empty bin adds nothing to v̂ (< 1e-12 of the fundamental's
-        // contribution); skipping it halves the cost of a clean supply.
-        if magnitude <= NEGLIGIBLE_BIN * fundamental {
-            continue;
-        }
-        // √2·Im(X·e^{j2πkm/n}) = √2·(re·sin + im·cos)
-        let mut idx = 0usize;
-        for y in out.iter_mut() {
-            *y += std::f64::consts::SQRT_2 * (re * sin[idx] + im * cos[idx]);
-            idx = wrap(idx + k, n);
-        }
+        q
+    })
+}
+
+/// Greatest common divisor.
+fn gcd(mut a: usize, mut b: usize) -> usize {
+    while b != 0 {
+        (a, b) = (b, a % b);
     }
-    out
+    a
+}
+
+thread_local! {
+    /// The last DFT table used on this thread: one per thread rather than
+    /// per meter, as every meter on the same supply frequency needs the same.
+    static TABLE: std::cell::RefCell<Table> = std::cell::RefCell::default();
+}
+
+/// `cos(2πj/L)` and `sin(2πj/L)` for j < L.
+#[derive(Debug, Default)]
+struct Table {
+    len: usize,
+    cos: Vec<f64>,
+    sin: Vec<f64>,
+}
+
+impl Table {
+    /// The table for `len` points, computed if the last one was another.
+    fn get(&mut self, len: usize) -> (&[f64], &[f64]) {
+        if self.len != len || self.cos.len() != len {
+            (self.cos, self.sin) = (0..len)
+                .map(|j| {
+                    let a = std::f64::consts::TAU * j as f64 / len as f64;
+                    (a.cos(), a.sin())
+                })
+                .unzip();
+            self.len = len;
+        }
+        (&self.cos, &self.sin)
+    }
 }
 
 /// A harmonic bin below this fraction of the fundamental is left out of v̂.
