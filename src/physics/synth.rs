@@ -217,33 +217,63 @@ impl Phase {
 }
 
 /// Samples between exact evaluations of each harmonic's phase; in between
-/// the phasor is rotated by a complex multiply per sample. The rotation's
-/// rounding error grows by about 1e-16 per step, so it stays below 1e-14
-/// over a block.
-const RESYNC_SAMPLES: usize = 32;
+/// the phasor is rotated by a complex multiply per sample, on two
+/// interleaved lanes (even and odd samples) of 32 rotations each. The
+/// rotation's rounding error grows by about 1e-16 per step, so it stays
+/// below 1e-14 over a block.
+const RESYNC_SAMPLES: usize = 64;
 
 /// Add `√2·|X_h|·cos(h·θ(m) + arg X_h)` of every harmonic in `spectrum` to
 /// `out[j]`, sample m = `first + j`.
 ///
 /// Instead of a cosine per sample and harmonic, the harmonic's phasor
-/// `z = √2·|X_h|·e^{j(h·θ(m) + arg X_h)}` is rotated from sample to sample:
-/// `z(m+1) = z(m)·w(m)`, `w(m) = e^{j·h·(θ(m+1) − θ(m))}`, and with a
-/// frequency drift the rotation itself turns by `e^{j·2h·curvature}` per
-/// sample. Both are evaluated exactly every `RESYNC_SAMPLES` samples.
+/// `z = √2·|X_h|·e^{j(h·θ(m) + arg X_h)}` is rotated:
+/// `z(m+2) = z(m)·w(m)`, `w(m) = e^{j·h·(θ(m+2) − θ(m))}`, the even and
+/// the odd samples each on their own (two independent chains of
+/// multiplies). With a frequency drift the rotation itself turns by
+/// `e^{j·8h·curvature}` per step. Both are evaluated exactly every
+/// `RESYNC_SAMPLES` samples.
 fn add_harmonics(out: &mut [f64], first: isize, spectrum: &Spectrum, phase: &Phase) {
+    let drifting = phase.curvature() != 0.0;
     for (h, x) in spectrum.iter() {
         let (amplitude, arg, h) = (std::f64::consts::SQRT_2 * x.norm(), x.arg(), h as f64);
-        let turn = Phasor::polar(1.0, 2.0 * h * phase.curvature());
+        let turn = Phasor::polar(1.0, 8.0 * h * phase.curvature());
         for (block, chunk) in out.chunks_mut(RESYNC_SAMPLES).enumerate() {
             let m0 = first + (block * RESYNC_SAMPLES) as isize;
-            let mut z = Phasor::polar(amplitude, h * phase.at(m0) + arg);
-            let mut w = Phasor::polar(1.0, h * phase.step(m0));
-            for y in chunk.iter_mut() {
-                *y += z.re;
-                z = z * w;
-                w = w * turn;
+            let z = [
+                Phasor::polar(amplitude, h * phase.at(m0) + arg),
+                Phasor::polar(amplitude, h * phase.at(m0 + 1) + arg),
+            ];
+            let w_even = Phasor::polar(1.0, h * (phase.step(m0) + phase.step(m0 + 1)));
+            if drifting {
+                let w_odd = Phasor::polar(1.0, h * (phase.step(m0 + 1) + phase.step(m0 + 2)));
+                rotate::<true>(chunk, z, [w_even, w_odd], turn);
+            } else {
+                rotate::<false>(chunk, z, [w_even, w_even], turn);
             }
         }
+    }
+}
+
+/// `out[2j + l] += Re z_l`, then `z_l *= w_l` (and `w_l *= turn` if
+/// `DRIFT`), lanes l = 0 (even samples) and 1 (odd).
+fn rotate<const DRIFT: bool>(
+    out: &mut [f64],
+    mut z: [Phasor; 2],
+    mut w: [Phasor; 2],
+    turn: Phasor,
+) {
+    let mut pairs = out.chunks_exact_mut(2);
+    for pair in &mut pairs {
+        pair[0] += z[0].re;
+        pair[1] += z[1].re;
+        z = [z[0] * w[0], z[1] * w[1]];
+        if DRIFT {
+            w = [w[0] * turn, w[1] * turn];
+        }
+    }
+    if let [y] = pairs.into_remainder() {
+        *y += z[0].re;
     }
 }
 
