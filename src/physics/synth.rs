@@ -7,10 +7,9 @@
 //! voltage has a short pre-roll, so that the DSP's filters have settled when
 //! the window starts — as they have in a meter that samples continuously.
 
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::error_model::gaussian;
 use super::load::Load;
 use super::phasor::{Phasor, Spectrum};
 use super::supply::Supply;
@@ -178,12 +177,35 @@ pub(crate) fn synthesize(
         0.0
     };
     if noise > 0.0 {
-        let mut rng = ChaCha8Rng::seed_from_u64(noise_seed);
-        for v in window.voltage.iter_mut() {
-            *v += noise * gaussian(&mut rng);
-        }
+        add_noise(
+            &mut window.voltage,
+            noise,
+            &mut ChaCha8Rng::seed_from_u64(noise_seed),
+        );
     }
     window
+}
+
+/// Add `sigma`·N(0, 1) to every sample: Box–Muller, using both normals
+/// each pair of uniforms gives (they are independent), so one logarithm,
+/// square root and sine/cosine pair per two samples.
+fn add_noise(out: &mut [f64], sigma: f64, rng: &mut ChaCha8Rng) {
+    let mut normal_pair = || {
+        let u1 = 1.0 - rng.random::<f64>(); // (0, 1]
+        let u2 = rng.random::<f64>();
+        let r = (-2.0 * u1.ln()).sqrt();
+        let (sin, cos) = (std::f64::consts::TAU * u2).sin_cos();
+        (r * cos, r * sin)
+    };
+    let mut pairs = out.chunks_exact_mut(2);
+    for pair in &mut pairs {
+        let (a, b) = normal_pair();
+        pair[0] += sigma * a;
+        pair[1] += sigma * b;
+    }
+    if let [y] = pairs.into_remainder() {
+        *y += sigma * normal_pair().0;
+    }
 }
 
 /// The supply's phase θ at sample m (m = 0 is the window's first sample):
@@ -378,6 +400,41 @@ mod tests {
         assert!(w.voltage.iter().any(|&v| v != 0.0));
         let w = synthesize(&Supply::sinusoidal(0.0, 50.0), &load, true, SAMPLING, 0);
         assert!(w.current.iter().chain(&w.voltage).all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn noise_is_white_and_normal() {
+        // Noise = noisy window − clean window, over a few seeds.
+        let clean = synthesize(&Supply::default(), &Load::default(), true, SAMPLING, 0);
+        let noisy = Supply {
+            noise_v: 2.0,
+            ..Supply::default()
+        };
+        let mut x = Vec::new();
+        for seed in 0..8 {
+            let w = synthesize(&noisy, &Load::default(), true, SAMPLING, seed);
+            x.extend(
+                w.voltage
+                    .iter()
+                    .zip(&clean.voltage)
+                    .map(|(a, b)| (a - b) / 2.0),
+            );
+        }
+        let n = x.len() as f64; // 15,360
+        let mean = x.iter().sum::<f64>() / n;
+        let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+        let lag1 = x
+            .windows(2)
+            .map(|p| (p[0] - mean) * (p[1] - mean))
+            .sum::<f64>()
+            / n
+            / var;
+        let kurtosis = x.iter().map(|v| (v - mean).powi(4)).sum::<f64>() / n / (var * var);
+        // Standard errors: mean 0.008, var 0.011, lag-1 0.008, kurtosis 0.04.
+        assert!(mean.abs() < 0.04, "mean {mean}");
+        assert!((var - 1.0).abs() < 0.06, "variance {var}");
+        assert!(lag1.abs() < 0.04, "lag-1 correlation {lag1}");
+        assert!((kurtosis - 3.0).abs() < 0.2, "kurtosis {kurtosis}");
     }
 
     #[test]
