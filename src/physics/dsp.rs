@@ -58,7 +58,7 @@ pub enum Method {
     #[default]
     Sampled,
     /// Closed-form values from the spectra (what `Sampled` converges to for
-    /// a periodic window): no samples, no zero crossings, ~100× cheaper on a
+    /// a periodic window): no samples, no zero crossings, ~30× cheaper on a
     /// cache miss. For fast-forward runs whose supply or load changes at
     /// almost every step. F is the supply frequency; the supply's sample
     /// noise adds `noise_v²` to U².
