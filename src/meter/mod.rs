@@ -676,8 +676,11 @@ impl Meter {
             + b.active_dir(energy::Direction::Export))
             / 1000.0;
         // f64 sums of waveform-measured power land a few ulps either side of
-        // whole pulses; 1e-9 imp absorbs that without ever adding a pulse.
-        (kwh * f64::from(self.config.pulses_per_kwh) + 1e-9).floor() as u64
+        // whole pulses; 1e-12 of the count (at least 1e-9 imp) absorbs that
+        // without ever adding a pulse. A fixed 1e-9 imp would not: it is less
+        // than one ulp above ~10⁷ imp (a year at 1 kW is 1.4·10⁷).
+        let pulses = kwh * f64::from(self.config.pulses_per_kwh);
+        (pulses + (pulses.abs() * 1e-12).max(1e-9)).floor() as u64
     }
 
     /// Everything a client can see, at the core's present instant.

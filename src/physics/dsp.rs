@@ -58,7 +58,7 @@ pub enum Method {
     #[default]
     Sampled,
     /// Closed-form values from the spectra (what `Sampled` converges to for
-    /// a periodic window): no samples, no zero crossings, ~100× cheaper on a
+    /// a periodic window): no samples, no zero crossings, ~30× cheaper on a
     /// cache miss. For fast-forward runs whose supply or load changes at
     /// almost every step. F is the supply frequency; the supply's sample
     /// noise adds `noise_v²` to U².
@@ -103,16 +103,34 @@ pub(crate) fn measure(window: &Window, mode: ReactiveMode) -> Measured {
     if n == 0 {
         return Measured::default();
     }
-    let mean = |f: &dyn Fn(usize) -> f64| (0..n).map(f).sum::<f64>() / n as f64;
-    let current_a = mean(&|m| i[m] * i[m]).sqrt();
+    let (v, i) = (&v[..n], &i[..n]);
+    // One pass for Σv², Σi², Σv·i, even and odd samples summed apart so
+    // the additions overlap.
+    let (mut even, mut odd) = ([0.0; 3], [0.0; 3]);
+    let (vc, ic) = (v.chunks_exact(2), i.chunks_exact(2));
+    let (v_rest, i_rest) = (vc.remainder(), ic.remainder());
+    for (x, y) in vc.zip(ic) {
+        even[0] += x[0] * x[0];
+        even[1] += y[0] * y[0];
+        even[2] += x[0] * y[0];
+        odd[0] += x[1] * x[1];
+        odd[1] += y[1] * y[1];
+        odd[2] += x[1] * y[1];
+    }
+    for (x, y) in v_rest.iter().zip(i_rest) {
+        even[0] += x * x;
+        even[1] += y * y;
+        even[2] += x * y;
+    }
+    let [vv, ii, vi] = [even[0] + odd[0], even[1] + odd[1], even[2] + odd[2]];
+    let current_a = (ii / n as f64).sqrt();
     let (active_w, reactive_var) = if current_a > 0.0 {
-        let shifted = quadrature(&v[..n], window.cycles as usize, mode);
-        (mean(&|m| v[m] * i[m]), mean(&|m| shifted[m] * i[m]))
+        (vi / n as f64, reactive(v, i, window.cycles as usize, mode))
     } else {
         (0.0, 0.0)
     };
     Measured {
-        voltage_v: mean(&|m| v[m] * v[m]).sqrt(),
+        voltage_v: (vv / n as f64).sqrt(),
         current_a,
         active_w,
         reactive_var,
@@ -120,58 +138,164 @@ pub(crate) fn measure(window: &Window, mode: ReactiveMode) -> Measured {
     }
 }
 
-/// The voltage delayed by 90° at every harmonic, so that
-/// `mean(v̂·i) = U·I·sin φ` for a current lagging by φ: each harmonic
-/// `√2·|V|·cos(hωt + α)` becomes `√2·|V|·sin(hωt + α)`. Computed from the DFT bins `k = h·cycles` below
-/// Nyquist (all of them, or the fundamental's only).
-fn quadrature(v: &[f64], cycles: usize, mode: ReactiveMode) -> Vec<f64> {
-    let n = v.len();
-    let mut out = vec![0.0; n];
+/// `Q = mean(v̂·i)`, with `v̂` the voltage delayed by 90° at every harmonic,
+/// so that `Q = U·I·sin φ` for a current lagging by φ: each harmonic
+/// `√2·|V|·cos(hωt + α)` of v becomes `√2·|V|·sin(hωt + α)` in v̂. The
+/// shift is done on the DFT bins `k = h·cycles` below Nyquist (all of
+/// them, or the fundamental's only).
+///
+/// With `V_k` the RMS phasor of bin k, `v̂[m] = √2·Σ_k Im(V_k·e^{j2πkm/n})`,
+/// so `mean(v̂·i) = (√2/n)·Σ_k (Re V_k·Σ_m i[m]·sin(2πkm/n) + Im V_k·Σ_m
+/// i[m]·cos(2πkm/n))`: the same sum grouped by bin, which needs no v̂
+/// array and takes the voltage's and the current's sums in one pass.
+///
+/// Every bin `k = h·cycles` is periodic in m with period `L = n/g`,
+/// `g = gcd(cycles, n)`, so both signals are first folded onto L samples
+/// (`x'[r] = Σ_c x[r + c·L]`) and the bins taken over those: exactly the
+/// same sums, regrouped, at 1/g of the cost. At a nominal 50 Hz (1600
+/// samples, 10 cycles) L is one cycle, 160 samples.
+fn reactive(v: &[f64], i: &[f64], cycles: usize, mode: ReactiveMode) -> f64 {
+    let n = v.len().min(i.len());
     if cycles == 0 || n < 2 {
-        return out;
+        return 0.0;
     }
-    let (cos, sin): (Vec<f64>, Vec<f64>) = (0..n)
-        .map(|j| {
-            let a = std::f64::consts::TAU * j as f64 / n as f64;
-            (a.cos(), a.sin())
+    let g = gcd(cycles, n);
+    let l = n / g;
+    let mut folded_v = v[..l].to_vec();
+    let mut folded_i = i[..l].to_vec();
+    for (vc, ic) in v[l..n].chunks_exact(l).zip(i[l..n].chunks_exact(l)) {
+        for (f, x) in folded_v.iter_mut().zip(vc) {
+            *f += x;
+        }
+        for (f, x) in folded_i.iter_mut().zip(ic) {
+            *f += x;
+        }
+    }
+    // cos(2πkr/L) is even and sin(2πkr/L) odd about r = 0 (mod L): the bins
+    // need only the even part of each signal against the cosines and the odd
+    // part against the sines, r = 1…(L−1)/2, plus r = 0 and r = L/2.
+    let pairs: Vec<[f64; 4]> = (1..l.div_ceil(2))
+        .map(|r| {
+            let (v0, v1, i0, i1) = (folded_v[r], folded_v[l - r], folded_i[r], folded_i[l - r]);
+            [v0 + v1, v0 - v1, i0 + i1, i0 - i1]
         })
-        .unzip();
+        .collect();
+    let middle = if l.is_multiple_of(2) {
+        (folded_v[l / 2], folded_i[l / 2])
+    } else {
+        (0.0, 0.0)
+    };
     let orders = match mode {
         ReactiveMode::AllHarmonics => (n - 1) / 2 / cycles,
         ReactiveMode::Fundamental => 1,
     };
-    let scale = std::f64::consts::SQRT_2 / n as f64;
-    let mut fundamental = 0.0;
-    for h in 1..=orders {
-        let k = h * cycles;
-        if 2 * k >= n {
-            break;
+    TABLE.with_borrow_mut(|table| {
+        let table = table.get(l);
+        let scale = std::f64::consts::SQRT_2 / n as f64;
+        let (mut fundamental, mut q) = (0.0, 0.0);
+        for h in 1..=orders {
+            let k = h * cycles;
+            if 2 * k >= n {
+                break;
+            }
+            // Bin k of the window is bin k/g of the folded signals.
+            let step = (k / g) % l;
+            // [Σ v·cos, Σ v·sin, Σ i·cos, Σ i·sin] over r ≥ 1, in two
+            // interleaved halves (r odd, r even) so the additions overlap.
+            let sums = bin_sums(&pairs, table, step);
+            let parity = if step.is_multiple_of(2) { 1.0 } else { -1.0 }; // cos(π·step)
+            let v_cos = folded_v[0] + sums[0] + parity * middle.0;
+            let i_cos = folded_i[0] + sums[2] + parity * middle.1;
+            let (v_sin, i_sin) = (sums[1], sums[3]);
+            // RMS phasor of harmonic h: V = (√2/n)·Σ v[m]·e^{−j2πkm/n}.
+            let (re, im) = (v_cos * scale, -v_sin * scale);
+            let magnitude = re.hypot(im);
+            if h == 1 {
+                fundamental = magnitude;
+            }
+            // An empty bin adds nothing to v̂ (< 1e-12 of the fundamental's
+            // contribution).
+            if magnitude <= NEGLIGIBLE_BIN * fundamental {
+                continue;
+            }
+            q += scale * (re * i_sin + im * i_cos);
         }
-        // RMS phasor of harmonic h: X = (√2/n)·Σ v[m]·e^{−j2πkm/n}.
-        let (mut re, mut im, mut idx) = (0.0, 0.0, 0usize);
-        for &x in v {
-            re += x * cos[idx];
-            im -= x * sin[idx];
-            idx = wrap(idx + k, n);
-        }
-        let (re, im) = (re * scale, im * scale);
-        let magnitude = re.hypot(im);
-        if h == 1 {
-            fundamental = magnitude;
-        }
-        // An empty bin adds nothing to v̂ (< 1e-12 of the fundamental's
-        // contribution); skipping it halves the cost of a clean supply.
-        if magnitude <= NEGLIGIBLE_BIN * fundamental {
-            continue;
-        }
-        // √2·Im(X·e^{j2πkm/n}) = √2·(re·sin + im·cos)
-        let mut idx = 0usize;
-        for y in out.iter_mut() {
-            *y += std::f64::consts::SQRT_2 * (re * sin[idx] + im * cos[idx]);
-            idx = wrap(idx + k, n);
-        }
+        q
+    })
+}
+
+/// `[Σ e_v·cos, Σ o_v·sin, Σ e_i·cos, Σ o_i·sin]` over `pairs[r − 1] =
+/// [e_v, o_v, e_i, o_i]` (r = 1, 2, …), the angle being `2π·step·r/L`.
+fn bin_sums(pairs: &[[f64; 4]], table: &[(f64, f64)], step: usize) -> [f64; 4] {
+    let l = table.len();
+    let step2 = (2 * step) % l;
+    let (mut odd, mut even) = ([0.0; 4], [0.0; 4]);
+    let (mut i_odd, mut i_even) = (step % l, step2);
+    let mut chunks = pairs.chunks_exact(2);
+    for chunk in &mut chunks {
+        let ((c1, s1), (c2, s2)) = (table[i_odd], table[i_even]);
+        let (p, q) = (chunk[0], chunk[1]);
+        odd[0] += p[0] * c1;
+        odd[1] += p[1] * s1;
+        odd[2] += p[2] * c1;
+        odd[3] += p[3] * s1;
+        even[0] += q[0] * c2;
+        even[1] += q[1] * s2;
+        even[2] += q[2] * c2;
+        even[3] += q[3] * s2;
+        i_odd = wrap(i_odd + step2, l);
+        i_even = wrap(i_even + step2, l);
     }
-    out
+    if let [p] = chunks.remainder() {
+        let (c1, s1) = table[i_odd];
+        odd[0] += p[0] * c1;
+        odd[1] += p[1] * s1;
+        odd[2] += p[2] * c1;
+        odd[3] += p[3] * s1;
+    }
+    [
+        odd[0] + even[0],
+        odd[1] + even[1],
+        odd[2] + even[2],
+        odd[3] + even[3],
+    ]
+}
+
+/// Greatest common divisor.
+fn gcd(mut a: usize, mut b: usize) -> usize {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+thread_local! {
+    /// The last DFT table used on this thread: one per thread rather than
+    /// per meter, as every meter on the same supply frequency needs the same.
+    static TABLE: std::cell::RefCell<Table> = std::cell::RefCell::default();
+}
+
+/// `(cos(2πj/L), sin(2πj/L))` for j < L.
+#[derive(Debug, Default)]
+struct Table {
+    len: usize,
+    cos_sin: Vec<(f64, f64)>,
+}
+
+impl Table {
+    /// The table for `len` points, computed if the last one was another.
+    fn get(&mut self, len: usize) -> &[(f64, f64)] {
+        if self.len != len || self.cos_sin.len() != len {
+            self.cos_sin = (0..len)
+                .map(|j| {
+                    let a = std::f64::consts::TAU * j as f64 / len as f64;
+                    (a.cos(), a.sin())
+                })
+                .collect();
+            self.len = len;
+        }
+        &self.cos_sin
+    }
 }
 
 /// A harmonic bin below this fraction of the fundamental is left out of v̂.
@@ -196,7 +320,10 @@ fn frequency(window: &Window) -> f64 {
     if inside.is_empty() {
         return 0.0;
     }
-    let rms = (inside.iter().map(|x| x * x).sum::<f64>() / inside.len() as f64).sqrt();
+    let pairs = inside.chunks_exact(2);
+    let rest = pairs.remainder().iter().map(|x| x * x).sum::<f64>();
+    let (even, odd) = pairs.fold((rest, 0.0), |(e, o), x| (e + x[0] * x[0], o + x[1] * x[1]));
+    let rms = ((even + odd) / inside.len() as f64).sqrt();
     if rms < MIN_VOLTAGE_FOR_FREQUENCY_V {
         return 0.0;
     }
@@ -238,7 +365,8 @@ fn low_pass(x: &[f64], cutoff_hz: f64, fs: f64) -> Vec<f64> {
     let (mut x1, mut x2, mut y1, mut y2) = (0.0, 0.0, 0.0, 0.0);
     x.iter()
         .map(|&x0| {
-            let y0 = b0 * x0 + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;
+            // y1's term last: the only one waiting on the previous sample.
+            let y0 = (b0 * x0 + b1 * x1 + b2 * x2 - a2 * y2) - a1 * y1;
             (x2, x1, y2, y1) = (x1, x0, y1, y0);
             y0
         })
