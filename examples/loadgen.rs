@@ -324,6 +324,7 @@ fn run_rtu(device: &str, pace_baud: u32, c: Common) -> anyhow::Result<serde_json
     let end = warm + Duration::from_secs_f64(c.secs);
     let mut cpu = None;
     let mut w0 = 0;
+    let w1;
     let mut samples = Vec::new();
     let mut errors = 0;
     // Bytes received by each failed poll (for a report of what went wrong).
@@ -341,6 +342,9 @@ fn run_rtu(device: &str, pace_baud: u32, c: Common) -> anyhow::Result<serde_json
             w0 = (sent - t0).as_nanos() as u64;
         }
         if sent - t0 >= end {
+            // The window ends where the next poll would start: a whole
+            // number of poll cycles.
+            w1 = (sent - t0).as_nanos() as u64;
             break;
         }
         // On a line the request reaches the slave's receiver when its last
@@ -378,7 +382,6 @@ fn run_rtu(device: &str, pace_baud: u32, c: Common) -> anyhow::Result<serde_json
             (done - sent).as_nanos() as u64,
         ));
     }
-    let w1 = (Instant::now() - t0).as_nanos() as u64;
     let (server, client) = cpu.map(CpuWindow::close).unwrap_or((None, None));
     let mut out = report(vec![samples], errors, (w0, w1), server, client);
     out["mode"] = "rtu".into();

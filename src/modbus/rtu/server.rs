@@ -250,11 +250,12 @@ impl RtuServer {
             };
             let char_time = self.line.char_time();
             let timer = self.timer.get_or_insert_with(LineTimer::tokio);
+            let start = ended_at + wait;
             if !wait.is_zero() {
-                timer.sleep_until(ended_at + wait).await;
+                timer.sleep_until(start).await;
             }
             if self.opts.pace {
-                write_paced(stream, &self.adu, char_time, timer).await?;
+                write_paced(stream, &self.adu, start, char_time, timer).await?;
             } else {
                 // No flush: on a serial port that is tcdrain, which would
                 // block the worker thread until the reply is on the wire.
@@ -303,26 +304,35 @@ async fn stopped(mut shutdown: watch::Receiver<bool>) {
 }
 
 /// Write `bytes` no faster than one character per `char_time`, so that a
-/// master sees a reply take as long as on the real line.
+/// master sees a reply take as long as on the real line. The first
+/// character goes out at `due` (when the reply is due to start): the
+/// characters follow from then, so that this task's own wake-up delay is
+/// not added to the reply, unless it was more than a character late.
 async fn write_paced<S>(
     stream: &mut S,
     bytes: &[u8],
+    due: Instant,
     char_time: Duration,
     timer: &mut LineTimer,
 ) -> std::io::Result<()>
 where
     S: AsyncWrite + Unpin,
 {
-    let start = Instant::now();
+    let now = Instant::now();
+    let start = if now.saturating_duration_since(due) < char_time {
+        due.min(now)
+    } else {
+        now
+    };
     let mut sent = 0;
     while sent < bytes.len() {
         // Characters whose transmission has started by now.
         let elapsed = start.elapsed().as_nanos();
-        let due = (elapsed / char_time.as_nanos().max(1)) as usize + 1;
-        let due = due.min(bytes.len());
-        if due > sent {
-            stream.write_all(&bytes[sent..due]).await?;
-            sent = due;
+        let started = (elapsed / char_time.as_nanos().max(1)) as usize + 1;
+        let started = started.min(bytes.len());
+        if started > sent {
+            stream.write_all(&bytes[sent..started]).await?;
+            sent = started;
         } else {
             timer.sleep_until(start + char_time * sent as u32).await;
         }
