@@ -189,6 +189,7 @@ mod tests {
                 assert!(!early, "a precise wait ended early");
                 let (tokio_late, _) = overshoots(&mut coarse, 31, each).await;
                 medians.push((late[late.len() / 2], tokio_late[tokio_late.len() / 2]));
+                eprintln!("median overshoot [µs] (precise, tokio): {medians:?}");
                 if late[late.len() / 2] < 500 {
                     return;
                 }
