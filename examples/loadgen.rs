@@ -30,7 +30,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
-use metertwin::modbus::rtu::crc;
+use metertwin::modbus::rtu::{crc, LineTimer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Debug, Parser)]
@@ -276,10 +276,28 @@ fn run_tcp(addr: SocketAddr, conns: usize, c: Common) -> anyhow::Result<serde_js
     })
 }
 
-fn sleep_until(t: Instant) {
-    let now = Instant::now();
-    if t > now {
-        std::thread::sleep(t - now);
+/// Waits of the paced master: the same sub-millisecond timerfd as the
+/// twin's line (`LineTimer`), so that the benchmark measures the twin, not
+/// the master's sleep (`thread::sleep` is 50 µs or more late, tokio's timer
+/// up to 1 ms).
+struct MasterClock {
+    rt: tokio::runtime::Runtime,
+    timer: LineTimer,
+}
+
+impl MasterClock {
+    fn new() -> std::io::Result<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let timer = rt.block_on(async { LineTimer::precise() });
+        Ok(Self { rt, timer })
+    }
+
+    fn sleep_until(&mut self, t: Instant) {
+        if t > Instant::now() {
+            self.rt.block_on(self.timer.sleep_until(t.into()));
+        }
     }
 }
 
@@ -311,27 +329,34 @@ fn run_rtu(device: &str, pace_baud: u32, c: Common) -> anyhow::Result<serde_json
     let end = warm + Duration::from_secs_f64(c.secs);
     let mut cpu = None;
     let mut w0 = 0;
+    let w1;
     let mut samples = Vec::new();
     let mut errors = 0;
     // Bytes received by each failed poll (for a report of what went wrong).
     let mut failures: Vec<usize> = Vec::new();
+    let mut clock = MasterClock::new()?;
     let mut line_free = Instant::now();
     let _ = port.clear(tokio_serial::ClearBuffer::All);
     loop {
-        sleep_until(line_free);
-        let sent = Instant::now();
+        // The request's first character goes out when the line is free
+        // (or now, if the master is late): on the master's schedule, so
+        // that its own wake-ups do not add up from poll to poll.
+        let sent = line_free.max(Instant::now());
         if cpu.is_none() && sent - t0 >= warm {
             cpu = Some(CpuWindow::open(c.pid));
             w0 = (sent - t0).as_nanos() as u64;
         }
         if sent - t0 >= end {
+            // The window ends where the next poll would start: a whole
+            // number of poll cycles.
+            w1 = (sent - t0).as_nanos() as u64;
             break;
         }
         // On a line the request reaches the slave's receiver when its last
         // character ends: hold it for its line time, then write it at once
         // (bytes written one by one would let a scheduling delay of the
         // master open a gap longer than t3.5 inside the frame).
-        sleep_until(sent + char_t * req.len() as u32);
+        clock.sleep_until(sent + char_t * req.len() as u32);
         port.write_all(&req)?;
         let mut got = 0;
         let mut failed = false;
@@ -362,7 +387,6 @@ fn run_rtu(device: &str, pace_baud: u32, c: Common) -> anyhow::Result<serde_json
             (done - sent).as_nanos() as u64,
         ));
     }
-    let w1 = (Instant::now() - t0).as_nanos() as u64;
     let (server, client) = cpu.map(CpuWindow::close).unwrap_or((None, None));
     let mut out = report(vec![samples], errors, (w0, w1), server, client);
     out["mode"] = "rtu".into();

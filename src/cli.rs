@@ -93,6 +93,13 @@ pub struct RunArgs {
     /// 3.5 character times are always kept).
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub turnaround_ms: u64,
+    /// When an RTU request is complete and answered: `silence` (the serial
+    /// line spec: 3.5 character times after its last byte) or `length` (at
+    /// once, when the length its function code gives is in and the CRC
+    /// checks, as pymodbus and libmodbus answer; for a fast test fixture on
+    /// a pty).
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = FrameEndArg::Silence)]
+    pub frame_end: FrameEndArg,
     /// Most TCP connections served at once (per listener); more are
     /// accepted and closed at once.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
@@ -135,6 +142,22 @@ impl From<ParityArg> for crate::meter::settings::Parity {
             ParityArg::None => Self::None,
             ParityArg::Even => Self::Even,
             ParityArg::Odd => Self::Odd,
+        }
+    }
+}
+
+/// `--frame-end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FrameEndArg {
+    Silence,
+    Length,
+}
+
+impl From<FrameEndArg> for crate::modbus::rtu::FrameEnd {
+    fn from(f: FrameEndArg) -> Self {
+        match f {
+            FrameEndArg::Silence => Self::Silence,
+            FrameEndArg::Length => Self::Length,
         }
     }
 }
@@ -183,6 +206,7 @@ impl Default for RunArgs {
             parity: None,
             pace: false,
             turnaround_ms: 0,
+            frame_end: FrameEndArg::Silence,
             max_connections: 64,
             idle_timeout: 60,
             state: None,

@@ -228,6 +228,9 @@ async fn start_endpoints(
     let rtu_opts = RtuOptions {
         pace: args.pace,
         turnaround: Duration::from_millis(args.turnaround_ms),
+        frame_end: args.frame_end.into(),
+        // The runtime's clock runs here: time the line to the microsecond.
+        precise_timer: true,
         ..RtuOptions::default()
     };
     let mut tasks = tokio::task::JoinSet::new();

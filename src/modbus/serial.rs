@@ -87,9 +87,16 @@ pub async fn serve_device(
 
 /// A pseudo-terminal: the twin serves the master side; clients open
 /// [`Pty::path`] (or the symlink) as a serial port.
+///
+/// While no client has the pty open, the master reports a hang-up. Tokio
+/// keeps "read closed" readiness once seen, so a master registered with the
+/// reactor while nobody had the pty open would stay "readable" for good and
+/// every read would spin on `EAGAIN`. So the master itself is never
+/// registered: the twin checks for a client with a zero-timeout `poll`, and
+/// serves each client on a fresh registration of a copy of the master.
 #[derive(Debug)]
 pub struct Pty {
-    master: SerialStream,
+    master: serialport::TTYPort,
     path: PathBuf,
     link: Option<PathBuf>,
 }
@@ -98,13 +105,16 @@ impl Pty {
     /// Create a pty; with `link`, make it a symlink to the pty's path
     /// (replacing an older symlink, never a regular file).
     pub fn create(link: Option<&Path>) -> io::Result<Self> {
-        let (master, slave) = SerialStream::pair().map_err(io::Error::from)?;
+        let (mut master, slave) = serialport::TTYPort::pair().map_err(io::Error::from)?;
         let path = tokio_serial::SerialPort::name(&slave)
             .map(PathBuf::from)
             .ok_or_else(|| io::Error::other("the pty has no name"))?;
         // Keeping the slave open would queue replies for the next client;
-        // without it the master reads EIO until a client opens the path.
+        // without it the master reports a hang-up until a client opens it.
         drop(slave);
+        // Reads of the master (only to look for a client) never wait.
+        tokio_serial::SerialPort::set_timeout(&mut master, Duration::ZERO)
+            .map_err(io::Error::from)?;
         if let Some(link) = link {
             if std::fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink()) {
                 std::fs::remove_file(link)?;
@@ -130,10 +140,28 @@ impl Pty {
         self.link.as_deref()
     }
 
-    /// Serve the pty until shutdown. Clients may come and go: EIO on the
-    /// master means "nobody has the pty open"; back off and try again.
-    /// Linux ptys carry neither baud rate nor parity, so a settings change
-    /// only changes the timing (gaps, pacing).
+    /// Whether a client has the pty open: a zero-length read after a
+    /// zero-timeout `poll`, which says "hang-up" (broken pipe) while nobody
+    /// has it open, "timed out" or "readable" otherwise; no byte is taken.
+    fn has_client(&mut self) -> io::Result<bool> {
+        match io::Read::read(&mut self.master, &mut []) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The master, registered anew with the reactor, for one client.
+    fn session(&self) -> io::Result<SerialStream> {
+        let copy = self.master.try_clone_native().map_err(io::Error::from)?;
+        SerialStream::try_from(copy).map_err(io::Error::from)
+    }
+
+    /// Serve the pty until shutdown. Clients may come and go: with nobody
+    /// there the twin looks again every 20 ms; EIO on the master means the
+    /// client left. Linux ptys carry neither baud rate nor parity, so a
+    /// settings change only changes the timing (gaps, pacing).
     pub async fn serve(
         mut self,
         line: LineSettings,
@@ -148,22 +176,28 @@ impl Pty {
         };
         let mut server = RtuServer::new(station, line, opts);
         loop {
-            match server.serve(&mut self.master, &mut shutdown).await {
-                Ok(_) => break,
-                Err(e) if e.raw_os_error() == Some(5) => {
-                    // EIO: no client yet.
-                    tokio::select! {
-                        _ = tokio::time::sleep(NO_CLIENT_BACKOFF) => {}
-                        _ = shutdown.changed() => break,
+            let backoff = match self
+                .has_client()
+                .and_then(|there| there.then(|| self.session()).transpose())
+            {
+                Ok(None) => NO_CLIENT_BACKOFF,
+                Ok(Some(mut stream)) => match server.serve(&mut stream, &mut shutdown).await {
+                    Ok(_) => break,
+                    // EIO: the client left.
+                    Err(e) if e.raw_os_error() == Some(5) => Duration::ZERO,
+                    Err(e) => {
+                        tracing::warn!(pty = %self.path.display(), error = %e, "pty error");
+                        NO_CLIENT_BACKOFF * 10
                     }
-                }
+                },
                 Err(e) => {
                     tracing::warn!(pty = %self.path.display(), error = %e, "pty error");
-                    tokio::select! {
-                        _ = tokio::time::sleep(NO_CLIENT_BACKOFF * 10) => {}
-                        _ = shutdown.changed() => break,
-                    }
+                    NO_CLIENT_BACKOFF * 10
                 }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.changed() => break,
             }
         }
         if let Some(link) = &self.link {

@@ -102,6 +102,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Rtu<S> {
         out
     }
 
+    /// Send raw bytes and read exactly `len` bytes back: the reply and the
+    /// time from the start of the write to its last byte (`None` when it
+    /// does not come within [`REPLY_TIMEOUT`]).
+    pub async fn timed(&mut self, bytes: &[u8], len: usize) -> Option<(Vec<u8>, Duration)> {
+        let t0 = std::time::Instant::now();
+        self.line.write_all(bytes).await.expect("write");
+        let mut reply = vec![0u8; len];
+        tokio::time::timeout(REPLY_TIMEOUT, self.line.read_exact(&mut reply))
+            .await
+            .ok()?
+            .ok()?;
+        Some((reply, t0.elapsed()))
+    }
+
     /// The reply PDU to `pdu` for `unit`, or `None` on silence.
     pub async fn request(&mut self, unit: u8, pdu: &[u8]) -> Option<Vec<u8>> {
         let mut body = vec![unit];

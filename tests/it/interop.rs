@@ -108,6 +108,30 @@ fn pymodbus_reads_three_meters_on_the_pty_tcp_and_rtu_over_tcp() {
     pymodbus("rtu-tcp", &twin.endpoint("rtu_tcp"), "1,2,3");
 }
 
+/// `--frame-end length` (answer as soon as the request is complete) with
+/// the masters a CI fixture would use: pymodbus on the pty and over RTU
+/// over TCP, mbpoll on the pty.
+#[test]
+fn pymodbus_and_mbpoll_with_frame_end_length() {
+    let mut args = THREE_METERS.to_vec();
+    args.extend_from_slice(&["--frame-end", "length"]);
+    let twin = Twin::start(&args);
+    if have_pymodbus() {
+        pymodbus("pty", &twin.endpoint("pty"), "1,2,3");
+        pymodbus("rtu-tcp", &twin.endpoint("rtu_tcp"), "1,2,3");
+    }
+    if have("mbpoll", &["-V"]) {
+        let pty = twin.endpoint("pty");
+        for unit in ["1", "2", "3"] {
+            let values = mbpoll(&[
+                "-m", "rtu", "-b", "9600", "-P", "none", "-a", unit, "-t", "4", "-r", "1", "-c",
+                "3", "-1", "-o", "3", &pty,
+            ]);
+            assert_eq!(values, ["6666", unit, "4"], "pty, unit {unit}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn tokio_modbus_client_over_tcp_and_the_pty() {
     use tokio_serial::SerialPortBuilderExt;

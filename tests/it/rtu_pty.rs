@@ -92,6 +92,66 @@ async fn a_new_address_over_the_pty_applies_after_the_reply() {
     assert_eq!(m.raw(&poll(7)).await, answer(7));
 }
 
+/// Regression: a client that keeps the pty open without polling cost the
+/// twin most of a core. The pty master reports a hang-up until the first
+/// client opens it, and the reactor kept that "read closed" readiness, so
+/// every read returned EAGAIN and was retried at once. Idle now means idle.
+#[tokio::test]
+async fn an_idle_client_on_the_pty_costs_no_cpu() {
+    let twin = Twin::start(&["--no-tcp", "--pty", "--parity", "none"]);
+    let mut m = open_pty(&twin.endpoint("pty"));
+    assert_eq!(m.raw(&poll(1)).await, answer(1));
+    let (Some(before), t0) = (twin.cpu_time(), std::time::Instant::now()) else {
+        return;
+    };
+    // A measurement window, not a wait for the server.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let used = twin.cpu_time().expect("cpu time") - before;
+    let window = t0.elapsed();
+    assert!(
+        used < window / 5,
+        "the twin used {used:?} of CPU in {window:?} with an idle client"
+    );
+    assert_eq!(m.raw(&poll(1)).await, answer(1));
+}
+
+/// `--frame-end length` answers a complete request at once; the default
+/// (`silence`, the spec's framing) never answers sooner than t3.5 after it.
+/// Over 20 polls the fastest is compared: a busy machine can delay some
+/// replies, not make the default's fastest one early.
+#[tokio::test]
+async fn frame_end_length_answers_without_the_gap_and_silence_keeps_it() {
+    // t3.5 at 9600 baud.
+    let t35 = std::time::Duration::from_micros(4010);
+    for (extra, fast) in [(&["--frame-end", "length"][..], true), (&[][..], false)] {
+        let mut args = vec!["--no-tcp", "--pty", "--parity", "none"];
+        args.extend_from_slice(extra);
+        let twin = Twin::start(&args);
+        let mut m = open_pty(&twin.endpoint("pty"));
+        let mut fastest = std::time::Duration::MAX;
+        for _ in 0..20 {
+            let (reply, took) = m.timed(&poll(1), 7).await.expect("a reply");
+            assert_eq!(reply, answer(1), "{extra:?}");
+            fastest = fastest.min(took);
+        }
+        if fast {
+            assert!(fastest < t35, "{extra:?}: fastest reply after {fastest:?}");
+        } else {
+            assert!(fastest >= t35, "{extra:?}: a reply after {fastest:?}");
+        }
+        // A wrong CRC at the request's length: silence; the next poll is
+        // answered (the line resynchronises).
+        let mut bad = poll(1);
+        bad[6] ^= 0x5A;
+        assert_eq!(m.raw(&bad).await, Vec::<u8>::new(), "{extra:?}");
+        assert_eq!(m.raw(&poll(1)).await, answer(1), "{extra:?}");
+        // FC10, its length from the byte count: password ← 4321 (10E1H).
+        let set = rtu(&[0x01, 0x10, 0x00, 0x00, 0x00, 0x01, 0x02, 0x10, 0xE1]);
+        let (reply, _) = m.timed(&set, 8).await.expect("FC10 reply");
+        assert_eq!(reply, rtu(&[0x01, 0x10, 0x00, 0x00, 0x00, 0x01]));
+    }
+}
+
 /// `--rtu PATH` on a serial device the twin did not create: one end of a
 /// socat pty pair stands in for a USB-RS485 adapter, the master opens the
 /// other end. Exercises the real device path (open with line settings,

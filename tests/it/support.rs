@@ -77,6 +77,18 @@ impl Twin {
         let _ = self.child.wait();
     }
 
+    /// CPU time (user + system, all threads) the process has used so far;
+    /// `None` where /proc is not there.
+    pub fn cpu_time(&self) -> Option<std::time::Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // Fields after the command name in parentheses; utime and stime
+        // are the 14th and 15th of the line, in ticks of 1/100 s.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        Some(std::time::Duration::from_millis(ticks * 10))
+    }
+
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

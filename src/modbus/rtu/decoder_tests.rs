@@ -216,3 +216,52 @@ fn garbage_that_is_crc_valid_with_the_poll_behind_it_does_not_swallow_the_poll()
     assert_eq!(d.silence().map(|f| f.bytes), Some(poll));
     assert_eq!(d.silence(), None);
 }
+
+/// What `--frame-end length` relies on: every request the twin serves is
+/// complete, without a silence, the moment its last byte is in: FC01–06
+/// at 8 bytes, FC0F/FC10 at 9 + their byte count; not one byte sooner.
+#[test]
+fn served_requests_are_complete_at_their_length_and_not_before() {
+    let requests = [
+        crc::append(&[0x01, 0x01, 0x00, 0x01, 0x00, 0x01]),
+        crc::append(&[0x01, 0x03, 0x00, 0x30, 0x00, 0x0E]),
+        crc::append(&[0x01, 0x05, 0x00, 0x01, 0xFF, 0x00]),
+        crc::append(&[0x01, 0x06, 0x00, 0x00, 0x04, 0xD2]),
+        crc::append(&[0x01, 0x0F, 0x00, 0x01, 0x00, 0x01, 0x01, 0x01]),
+        crc::append(&[
+            0x01, 0x10, 0x04, 0x10, 0x00, 0x06, 0x0C, 0x07, 0xEA, 0x00, 0x0C, 0x00, 0x1F, 0x00,
+            0x17, 0x00, 0x3B, 0x00, 0x1E,
+        ]),
+    ];
+    for r in &requests {
+        let mut d = Decoder::new();
+        let (last, head) = r.split_last().expect("bytes");
+        d.push(head);
+        assert_eq!(d.decode(), None, "complete before its last byte: {r:02X?}");
+        d.push(&[*last]);
+        let f = d.decode().expect("complete at its length");
+        assert_eq!(
+            (f.bytes.as_slice(), f.kind),
+            (r.as_slice(), FrameKind::Request)
+        );
+    }
+}
+
+/// A wrong CRC at the request's length is not a frame: its bytes are
+/// dropped as garbage (at the latest when the silence ends them) and the
+/// next request is found.
+#[test]
+fn a_wrong_crc_at_the_length_is_garbage_not_a_frame() {
+    let mut bad = POLL;
+    bad[6] ^= 0x10;
+    let mut d = Decoder::new();
+    d.push(&bad);
+    assert_eq!(d.decode(), None);
+    d.push(&POLL);
+    let frames = after_silence(&mut d);
+    assert_eq!(
+        frames.iter().map(|f| &f.bytes[..]).collect::<Vec<_>>(),
+        [&POLL[..]]
+    );
+    assert_eq!(d.discarded(), 8);
+}

@@ -6,6 +6,7 @@
 pub mod crc;
 pub mod decoder;
 pub mod server;
+pub mod timer;
 
 use std::time::Duration;
 
@@ -13,7 +14,8 @@ use crate::meter::settings::Parity;
 use crate::meter::Snapshot;
 
 pub use decoder::{Decoder, Frame, FrameKind};
-pub use server::{Ended, RtuOptions, RtuServer};
+pub use server::{Ended, FrameEnd, RtuOptions, RtuServer};
+pub use timer::LineTimer;
 
 /// Bits per character on the line: start, 8 data, parity, stop — 11 in
 /// every case, since without parity the spec asks for 2 stop bits

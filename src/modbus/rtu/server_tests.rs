@@ -136,12 +136,103 @@ const FIXTURES: &[(&str, &[u8], &[u8])] = &[
     ),
 ];
 
+const LENGTH: RtuOptions = RtuOptions {
+    frame_end: FrameEnd::Length,
+    pace: false,
+    turnaround: Duration::ZERO,
+    gap: None,
+    line: false,
+    reopen_on_change: false,
+    idle: None,
+    precise_timer: false,
+};
+
 #[tokio::test(start_paused = true)]
 async fn fixtures_for_every_function_code_and_exception() {
-    let mut m = bus(&[1], RtuOptions::default());
-    for (what, request, reply) in FIXTURES {
-        assert_eq!(m.send(request).await, *reply, "{what}");
+    for opts in [RtuOptions::default(), LENGTH] {
+        let mut m = bus(&[1], opts);
+        for (what, request, reply) in FIXTURES {
+            assert_eq!(
+                m.send(request).await,
+                *reply,
+                "{what}, {:?}",
+                opts.frame_end
+            );
+        }
     }
+}
+
+/// The time from writing `request` to the end of a reply of `len` bytes.
+async fn time_reply(m: &mut Master, request: &[u8], len: usize) -> (Vec<u8>, Duration) {
+    let t0 = tokio::time::Instant::now();
+    m.line.write_all(request).await.expect("write");
+    let mut reply = vec![0u8; len];
+    m.line.read_exact(&mut reply).await.expect("reply");
+    (reply, t0.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn frame_end_length_answers_a_complete_request_at_once() {
+    let gap = LINE.frame_gap();
+    // FC03 (8 bytes), FC05 (8 bytes), FC10 (length from its byte count):
+    // answered without any wait, where the spec's timing waits t3.5.
+    let read = crc::append(&[0x01, 0x03, 0x00, 0x01, 0x00, 0x01]);
+    let coil = crc::append(&[0x01, 0x05, 0x00, 0x01, 0xFF, 0x00]);
+    let write = crc::append(&[
+        0x01, 0x10, 0x00, 0x00, 0x00, 0x02, 0x04, 0x04, 0xD2, 0x00, 0x07,
+    ]);
+    for (request, len) in [(&read, 7), (&coil, 8), (&write, 8)] {
+        let mut fast = bus(&[1], LENGTH);
+        let (reply, took) = time_reply(&mut fast, request, len).await;
+        assert_eq!(took, Duration::ZERO, "{request:02X?}");
+        let mut spec = bus(&[1], RtuOptions::default());
+        let (same, took) = time_reply(&mut spec, request, len).await;
+        assert_eq!(same, reply);
+        assert!(took >= gap, "{took:?}");
+    }
+    // A turnaround still applies, and only it.
+    let mut slow = bus(
+        &[1],
+        RtuOptions {
+            turnaround: Duration::from_millis(2),
+            ..LENGTH
+        },
+    );
+    let (_, took) = time_reply(&mut slow, &read, 7).await;
+    assert_eq!(took, Duration::from_millis(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn frame_end_length_still_resynchronises_and_waits_for_unsized_frames() {
+    let gap = LINE.frame_gap();
+    let poll = crc::append(&[0x01, 0x03, 0x00, 0x01, 0x00, 0x01]);
+    let answer = crc::append(&[0x01, 0x03, 0x02, 0x00, 0x01]);
+    let mut m = bus(&[1], LENGTH);
+    // A wrong CRC at the request's length: no answer, the bytes are dropped
+    // as garbage; a poll right behind it is found (after the silence ends
+    // the garbage), and the next poll is answered at once again.
+    let mut bad = poll.clone();
+    bad[7] ^= 0xFF;
+    assert_eq!(m.send(&bad).await, Vec::<u8>::new());
+    let (reply, took) = time_reply(&mut m, &[bad.as_slice(), &poll].concat(), 7).await;
+    assert_eq!(reply, answer);
+    assert!(took >= gap, "{took:?}");
+    let (reply, took) = time_reply(&mut m, &poll, 7).await;
+    assert_eq!((reply, took), (answer.clone(), Duration::ZERO));
+    // An unknown function code has no length: it ends with the silence,
+    // then exception 01 comes at once.
+    let unknown = crc::append(&[0x01, 0x41]);
+    let (reply, took) = time_reply(&mut m, &unknown, 5).await;
+    assert_eq!(reply, crc::append(&[0x01, 0xC1, 0x01]));
+    // (tokio's timer, which these tests use, ends on a whole millisecond)
+    assert!(
+        took >= gap && took <= gap + Duration::from_millis(1),
+        "{took:?}"
+    );
+    // A truncated FC10: nothing, and the next poll is answered.
+    let truncated = [0x01, 0x10, 0x00, 0x00, 0x00, 0x78, 0xF0, 0x00, 0x01];
+    assert_eq!(m.send(&truncated).await, Vec::<u8>::new());
+    assert_eq!(m.send(&poll).await, answer);
 }
 
 #[tokio::test(start_paused = true)]
@@ -336,7 +427,8 @@ proptest! {
     /// its meter, and nothing panics.
     #[test]
     fn every_valid_poll_is_answered_whatever_garbage_surrounds_it(
-        steps in proptest::collection::vec(step(), 1..6)
+        steps in proptest::collection::vec(step(), 1..6),
+        length in any::<bool>(),
     ) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -344,7 +436,8 @@ proptest! {
             .build()
             .expect("runtime");
         rt.block_on(async {
-            let mut m = bus(&[1, 2, 3], RtuOptions::default());
+            let opts = if length { LENGTH } else { RtuOptions::default() };
+            let mut m = bus(&[1, 2, 3], opts);
             for s in &steps {
                 m.line.write_all(&s.garbage).await.expect("write");
                 if s.gap {
