@@ -164,74 +164,93 @@ impl Decoder {
         Some(Frame { bytes, kind })
     }
 
-    /// Whether a request recognised by length and CRC starts at or after
-    /// offset `from` and ends within the buffer. Only called when the
-    /// whole buffer already checks as one frame, which is rare.
-    fn holds_request(&self, from: usize) -> bool {
-        (from..self.buf.len()).any(|i| {
-            let b = &self.buf[i..];
-            matches!(lengths(b)[0], Some(Len::Known(n))
-                if (MIN_ADU..=MAX_ADU.min(b.len())).contains(&n) && crc::check(&b[..n]))
-        })
-    }
-
     /// Find a frame at the start of the buffer, dropping garbage bytes until
     /// one is found or more bytes are needed. `ended`: no more bytes will
     /// join what is buffered.
     fn scan(&mut self, ended: bool) -> Option<Frame> {
-        loop {
-            if self.buf.len() < 2 && !ended {
-                return None;
+        // Garbage is skipped by moving `off` and dropped once at the end:
+        // a flood of random bytes costs one pass, not a shift of the buffer
+        // per dropped byte.
+        let mut off = 0;
+        let found = loop {
+            let b = &self.buf[off..];
+            if b.is_empty() || (b.len() < 2 && !ended) {
+                break None;
             }
-            if self.buf.is_empty() {
-                return None;
+            match candidate(b, ended) {
+                Candidate::Frame(n, kind) => break Some((n, kind)),
+                Candidate::Wait => break None,
+                Candidate::Garbage => off += 1,
             }
-            let mut need_more = false;
-            let mut known_fc = false;
-            let kinds = [FrameKind::Request, FrameKind::Reply];
-            for (len, kind) in lengths(&self.buf).into_iter().zip(kinds) {
-                match len {
-                    None => {}
-                    Some(Len::Pending) => {
-                        known_fc = true;
-                        need_more = true;
-                    }
-                    Some(Len::Known(n)) => {
-                        known_fc = true;
-                        if !(MIN_ADU..=MAX_ADU).contains(&n) {
-                            continue;
-                        }
-                        if self.buf.len() < n {
-                            need_more = true;
-                        } else if crc::check(&self.buf[..n]) {
-                            return self.take(n, kind);
-                        }
-                    }
+        };
+        self.discarded += off as u64;
+        self.buf.drain(..off);
+        found.and_then(|(n, kind)| self.take(n, kind))
+    }
+}
+
+/// What the bytes at the start of `b` are.
+enum Candidate {
+    /// A frame of this many bytes.
+    Frame(usize, FrameKind),
+    /// Possibly a frame: wait for more bytes or the silence.
+    Wait,
+    /// The first byte cannot start a frame.
+    Garbage,
+}
+
+fn candidate(b: &[u8], ended: bool) -> Candidate {
+    let mut need_more = false;
+    let mut known_fc = false;
+    let kinds = [FrameKind::Request, FrameKind::Reply];
+    for (len, kind) in lengths(b).into_iter().zip(kinds) {
+        match len {
+            None => {}
+            Some(Len::Pending) => {
+                known_fc = true;
+                need_more = true;
+            }
+            Some(Len::Known(n)) => {
+                known_fc = true;
+                if !(MIN_ADU..=MAX_ADU).contains(&n) {
+                    continue;
+                }
+                if b.len() < n {
+                    need_more = true;
+                } else if crc::check(&b[..n]) {
+                    return Candidate::Frame(n, kind);
                 }
             }
-            if ended {
-                // Everything buffered may be one frame of a length the
-                // function code did not tell; but that is CRC alone, and
-                // a request recognised by length *and* CRC further on is
-                // the better reading. Garbage whose CRC register happens
-                // to end at FFFFH makes garbage + request CRC-valid as a
-                // whole (1 in 65536 per start, and every dropped byte is
-                // a new start); preferring the request keeps the poll.
-                let n = self.buf.len();
-                if (MIN_ADU..=MAX_ADU).contains(&n)
-                    && crc::check(&self.buf)
-                    && !self.holds_request(1)
-                {
-                    return self.take(n, FrameKind::Unsized);
-                }
-            } else if (need_more || !known_fc) && self.buf.len() < MAX_ADU {
-                // Wait for the rest, or for the silence that ends it.
-                return None;
-            }
-            self.buf.remove(0);
-            self.discarded += 1;
         }
     }
+    if ended {
+        // Everything buffered may be one frame of a length the function
+        // code did not tell; but that is CRC alone, and a request
+        // recognised by length *and* CRC further on is the better reading.
+        // Garbage whose CRC register happens to end at FFFFH makes garbage +
+        // request CRC-valid as a whole (1 in 65536 per start, and every
+        // dropped byte is a new start); preferring the request keeps the
+        // poll.
+        let n = b.len();
+        if (MIN_ADU..=MAX_ADU).contains(&n) && crc::check(b) && !holds_request(&b[1..]) {
+            return Candidate::Frame(n, FrameKind::Unsized);
+        }
+    } else if (need_more || !known_fc) && b.len() < MAX_ADU {
+        // Wait for the rest, or for the silence that ends it.
+        return Candidate::Wait;
+    }
+    Candidate::Garbage
+}
+
+/// Whether a request recognised by length and CRC starts somewhere in `b`
+/// and ends within it. Only called when a whole buffer already checks as
+/// one frame, which is rare.
+fn holds_request(b: &[u8]) -> bool {
+    (0..b.len()).any(|i| {
+        let b = &b[i..];
+        matches!(lengths(b)[0], Some(Len::Known(n))
+            if (MIN_ADU..=MAX_ADU.min(b.len())).contains(&n) && crc::check(&b[..n]))
+    })
 }
 
 #[cfg(test)]

@@ -181,11 +181,18 @@ impl RtuServer {
                 Event::Read(0) => return Ok(Ended::Closed),
                 Event::Read(n) => {
                     last_byte = Instant::now();
+                    let garbage_before = self.decoder.discarded();
                     self.decoder.push(&buf[..n]);
                     while let Some(frame) = self.decoder.decode() {
                         if let Some(end) = self.answer(stream, frame).await? {
                             return Ok(end);
                         }
+                    }
+                    if self.decoder.discarded() != garbage_before {
+                        // A peer sending garbage as fast as it can must not
+                        // keep the worker from other connections for a whole
+                        // scheduler budget of reads.
+                        tokio::task::yield_now().await;
                     }
                 }
                 Event::Silence => {
