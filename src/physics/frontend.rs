@@ -123,9 +123,10 @@ pub struct Frontend {
     synth_seed: u64,
     /// Per-reading noise of [`measure`](Self::measure).
     rng: ChaCha8Rng,
-    /// The generator [`measure_reading`](Self::measure_reading) derives one
-    /// stream per reading number from.
-    noise_base: ChaCha8Rng,
+    /// The key of the generator [`measure_reading`](Self::measure_reading)
+    /// derives one stream per reading number from (32 bytes, not the whole
+    /// generator state: a meter keeps this for its lifetime).
+    noise_key: <ChaCha8Rng as SeedableRng>::Seed,
     cache: Vec<CacheEntry>,
     stats: CacheStats,
 }
@@ -136,7 +137,7 @@ impl Frontend {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let drawn = Errors::calibration(&mut rng, &config.accuracy, config.calibration_spread);
         let synth_seed = rng.random();
-        let noise_base = ChaCha8Rng::seed_from_u64(rng.random());
+        let noise_key = ChaCha8Rng::seed_from_u64(rng.random()).get_seed();
         let calibration = if config.ideal {
             Errors::default()
         } else {
@@ -147,7 +148,7 @@ impl Frontend {
             calibration,
             synth_seed,
             rng,
-            noise_base,
+            noise_key,
             cache: Vec::new(),
             stats: CacheStats::default(),
         }
@@ -185,7 +186,7 @@ impl Frontend {
         let noise = if self.config.ideal {
             Errors::default()
         } else {
-            let mut rng = self.noise_base.clone();
+            let mut rng = ChaCha8Rng::from_seed(self.noise_key);
             rng.set_stream(reading);
             Errors::noise(&mut rng, &self.config.accuracy, self.config.noise_sigma)
         };
