@@ -121,8 +121,8 @@ pub struct Frontend {
     /// Seeds the supply's sample noise; fixed per meter so that a state
     /// always gives the same window and the cache is invisible.
     synth_seed: u64,
-    /// Per-reading noise of [`measure`](Self::measure).
-    rng: ChaCha8Rng,
+    /// Readings [`measure`](Self::measure) has taken: the next one's number.
+    readings_taken: u64,
     /// The key of the generator [`measure_reading`](Self::measure_reading)
     /// derives one stream per reading number from (32 bytes, not the whole
     /// generator state: a meter keeps this for its lifetime).
@@ -147,7 +147,7 @@ impl Frontend {
             config,
             calibration,
             synth_seed,
-            rng,
+            readings_taken: 0,
             noise_key,
             cache: Vec::new(),
             stats: CacheStats::default(),
@@ -158,17 +158,9 @@ impl Frontend {
     /// a fresh noise draw. With the relay open no current flows, but the
     /// voltage is still measured.
     pub fn measure(&mut self, supply: &Supply, load: &Load, relay_closed: bool) -> Readings {
-        let measured = self.measured(supply, load, relay_closed);
-        let noise = if self.config.ideal {
-            Errors::default()
-        } else {
-            Errors::noise(
-                &mut self.rng,
-                &self.config.accuracy,
-                self.config.noise_sigma,
-            )
-        };
-        self.readings(&measured, &noise)
+        let reading = self.readings_taken;
+        self.readings_taken += 1;
+        self.measure_reading(supply, load, relay_closed, reading)
     }
 
     /// As [`measure`](Self::measure), with the noise of reading number

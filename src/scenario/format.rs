@@ -1505,13 +1505,7 @@ fn panel_setting(
     e: &RawEvent,
     missing: &dyn Fn(&str) -> ScenarioError,
 ) -> Result<Command, ScenarioError> {
-    const SETTINGS: &str = "\"password\", \"address\", \"baud\", \"parity\", \"wireless\", \"frequency\", \"relay_mode\", \"clear_energy\", \"clear_residual\"";
-    let name_v = e
-        .setting
-        .as_ref()
-        .ok_or_else(|| missing("setting (with op = \"set\")"))?;
-    let name = name_v.get_ref().as_str();
-    let known = [
+    const KNOWN: [&str; 9] = [
         "password",
         "address",
         "baud",
@@ -1522,11 +1516,22 @@ fn panel_setting(
         "clear_energy",
         "clear_residual",
     ];
-    if !known.contains(&name) {
-        return Err(cx.err(
+    let name_v = e
+        .setting
+        .as_ref()
+        .ok_or_else(|| missing("setting (with op = \"set\")"))?;
+    let name = name_v.get_ref().as_str();
+    let not_known = || {
+        cx.err(
             name_v,
-            format!("setting = \"{name}\" is not one of {SETTINGS}"),
-        ));
+            format!(
+                "setting = \"{name}\" is not one of \"{}\"",
+                KNOWN.join("\", \"")
+            ),
+        )
+    };
+    if !KNOWN.contains(&name) {
+        return Err(not_known());
     }
     let needs_value = !matches!(name, "clear_energy" | "clear_residual");
     let value = match (&e.value, needs_value) {
@@ -1583,12 +1588,7 @@ fn panel_setting(
         }
         ("clear_energy", None) => Command::ClearEnergy,
         ("clear_residual", None) => Command::ClearResidual,
-        _ => {
-            return Err(cx.err(
-                name_v,
-                format!("setting = \"{name}\" is not one of {SETTINGS}"),
-            ))
-        }
+        _ => return Err(not_known()),
     };
     if let Err(err) = cmd.check_values() {
         return Err(match value {
