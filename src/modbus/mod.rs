@@ -21,3 +21,13 @@ pub(crate) mod testing;
 
 pub use pdu::{Exception, Request};
 pub use station::{Reply, Station, UnknownUnit};
+
+/// Resolves once `shutdown` is true or its sender is gone (one watcher per
+/// connection or session, shared by TCP and RTU).
+pub(crate) async fn stopped(mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}

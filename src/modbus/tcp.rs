@@ -23,6 +23,7 @@ use tokio::time::{sleep_until, Instant, Sleep};
 use super::pdu::MAX_PDU;
 use super::rtu::{LineSettings, RtuOptions, RtuServer};
 use super::station::{Reply, Station, UnknownUnit};
+use super::stopped;
 
 /// The silence that ends an RTU frame carried over TCP [decision]: TCP
 /// segments arrive with jitter that has nothing to do with the line's
@@ -206,15 +207,6 @@ fn idle_expired(timer: Pin<&mut Sleep>, deadline: Instant) -> Result<(), FrameEr
     }
     timer.reset(deadline);
     Ok(())
-}
-
-/// Resolves once `shutdown` is true or its sender is gone.
-async fn stopped(mut shutdown: watch::Receiver<bool>) {
-    while !*shutdown.borrow_and_update() {
-        if shutdown.changed().await.is_err() {
-            return;
-        }
-    }
 }
 
 /// Accept connections on `listener` until `shutdown` turns true, one task

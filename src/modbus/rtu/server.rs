@@ -21,6 +21,7 @@ use super::decoder::{Decoder, Frame, FrameKind};
 use super::timer::LineTimer;
 use super::{crc, LineSettings};
 use crate::modbus::station::{Reply, Station, UnknownUnit, BROADCAST};
+use crate::modbus::stopped;
 
 /// How often settings changes made elsewhere (and the idle limit) are
 /// looked at.
@@ -297,15 +298,6 @@ impl RtuServer {
             Some(Ended::LineChanged(new))
         } else {
             None
-        }
-    }
-}
-
-/// Resolves once `shutdown` is true or its sender is gone.
-async fn stopped(mut shutdown: watch::Receiver<bool>) {
-    while !*shutdown.borrow_and_update() {
-        if shutdown.changed().await.is_err() {
-            return;
         }
     }
 }
