@@ -8,7 +8,12 @@
  * other servers' CPU per request can be read as "floor + their own work".
  *
  *   cc -O2 -o floor_server floor_server.c
- *   ./floor_server [PORT]      (0 or nothing: any free port)
+ *   ./floor_server [PORT] [--busy-poll]      (0 or nothing: any free port)
+ *
+ * --busy-poll: while a client is connected, never sleep (epoll_wait with a
+ * zero timeout in a loop), so a request is picked up without the wake-up of
+ * an idle CPU. It spends a whole core while connected; it shows the lowest
+ * round trip any server reaches on this machine.
  *
  * When listening it prints one JSON line, as metertwin does:
  *   {"event":"ready","tcp":"127.0.0.1:PORT"}
@@ -63,6 +68,8 @@ static size_t answer(int fd, const unsigned char *buf, size_t len)
 int main(int argc, char **argv)
 {
     int port = argc > 1 ? atoi(argv[1]) : 0;
+    int busy_poll = argc > 2 && strcmp(argv[2], "--busy-poll") == 0;
+    int clients = 0;
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     int one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -94,7 +101,7 @@ int main(int argc, char **argv)
     unsigned char buf[4096];
     struct epoll_event events[64];
     while (!stop) {
-        int n = epoll_wait(ep, events, 64, -1);
+        int n = epoll_wait(ep, events, 64, busy_poll && clients > 0 ? 0 : -1);
         for (int i = 0; i < n; i++) {
             int fd = events[i].data.fd;
             if (fd == lfd) {
@@ -109,6 +116,7 @@ int main(int argc, char **argv)
                 pending_len[c] = 0;
                 struct epoll_event cev = {.events = EPOLLIN, .data.fd = c};
                 epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
+                clients++;
                 continue;
             }
             size_t have = pending_len[fd];
@@ -117,6 +125,7 @@ int main(int argc, char **argv)
             if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
                 epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
                 close(fd);
+                clients--;
                 continue;
             }
             if (r < 0)

@@ -2,7 +2,7 @@
 //! `BENCHMARKS.md`). Not a test: it prints one JSON line of numbers.
 //!
 //! ```text
-//! loadgen tcp ADDR [--conns N] [--start A] [--count N] [--secs S] [--pid PID]
+//! loadgen tcp ADDR [--conns N] [--spin] [--start A] [--count N] [--secs S] [--pid PID]
 //! loadgen rtu DEVICE [--start A] [--count N] [--secs S] [--pace-baud B] [--pid PID]
 //! loadgen startup [--runs N] -- PROGRAM ARGS...
 //! ```
@@ -12,7 +12,11 @@
 //!   single-threaded tokio runtime so it takes at most one core. Reports
 //!   requests per second, latency p50/p99 over a window after a warm-up, and,
 //!   with `--pid`, the server's CPU time (utime + stime from `/proc/PID/stat`)
-//!   per request over the same window.
+//!   per request over the same window. With `--spin` the load generator
+//!   never sleeps: its runtime polls the sockets in a loop (a task that only
+//!   yields keeps it from parking), so a reply is taken in without the
+//!   wake-up of an idle CPU, which on a VM costs more than a whole request.
+//!   It then spends its core in full whatever the server does.
 //! * `rtu`: one master polling FC03 over a serial device or pty (8N1), one
 //!   request at a time. With `--pace-baud B` the master behaves as on a real
 //!   line at B baud: the request arrives when its 8 characters would have
@@ -90,6 +94,9 @@ struct Common {
     /// Server process whose CPU time to measure over the window.
     #[arg(long)]
     pid: Option<u32>,
+    /// Never sleep: poll the sockets in a loop (TCP only).
+    #[arg(long)]
+    spin: bool,
 }
 
 fn parse_u16(s: &str) -> Result<u16, String> {
@@ -254,6 +261,15 @@ fn run_tcp(addr: SocketAddr, conns: usize, c: Common) -> anyhow::Result<serde_js
         for _ in 0..conns {
             let c = std::sync::Arc::clone(&c);
             tasks.spawn(async move { tcp_connection(addr, &c, t0, end).await });
+        }
+        if c.spin {
+            // `yield_now` defers the task until the runtime has polled its
+            // sockets without blocking, so this loop is a busy poll.
+            tokio::spawn(async move {
+                while t0.elapsed() < end {
+                    tokio::task::yield_now().await;
+                }
+            });
         }
         tokio::time::sleep_until((t0 + warm).into()).await;
         let cpu = CpuWindow::open(c.pid);
