@@ -185,7 +185,7 @@ impl RtuServer {
                     let garbage_before = self.decoder.discarded();
                     self.decoder.push(&buf[..n]);
                     while let Some(frame) = self.decoder.decode() {
-                        if let Some(end) = self.answer(stream, frame).await? {
+                        if let Some(end) = self.answer(stream, frame, last_byte).await? {
                             return Ok(end);
                         }
                     }
@@ -198,7 +198,7 @@ impl RtuServer {
                 }
                 Event::Silence => {
                     while let Some(frame) = self.decoder.silence() {
-                        if let Some(end) = self.answer(stream, frame).await? {
+                        if let Some(end) = self.answer(stream, frame, last_byte).await? {
                             return Ok(end);
                         }
                     }
@@ -220,13 +220,18 @@ impl RtuServer {
         }
     }
 
-    /// Serve one frame: silence for replies of other slaves, for deaf meters
-    /// and unknown addresses; otherwise the station's reply, timed.
-    async fn answer<S>(&mut self, stream: &mut S, frame: Frame) -> std::io::Result<Option<Ended>>
+    /// Serve one frame whose last byte came in at `ended_at`: silence for
+    /// replies of other slaves, for deaf meters and unknown addresses;
+    /// otherwise the station's reply, timed from `ended_at`.
+    async fn answer<S>(
+        &mut self,
+        stream: &mut S,
+        frame: Frame,
+        ended_at: Instant,
+    ) -> std::io::Result<Option<Ended>>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let ended_at = Instant::now();
         let unit = frame.address();
         if frame.kind == FrameKind::Reply {
             return Ok(None);
@@ -252,14 +257,18 @@ impl RtuServer {
             let crc = crc::crc16(&self.adu);
             self.adu.extend_from_slice(&crc.to_le_bytes());
             let wait = match self.opts.frame_end {
-                // No sooner than t3.5 after the request (§2.5.1.1).
-                FrameEnd::Silence => self.gap().max(self.opts.turnaround),
+                // No sooner than t3.5 after the request (§2.5.1.1): the
+                // meter's line's t3.5, also behind a gateway (RTU over TCP),
+                // where the wider gap only ends frames of unknown length.
+                // Such a frame was ended by that gap, so it is answered at
+                // once.
+                FrameEnd::Silence => self.line.frame_gap().max(self.opts.turnaround),
                 FrameEnd::Length => self.opts.turnaround,
             };
             let char_time = self.line.char_time();
             let timer = self.timer.get_or_insert_with(LineTimer::tokio);
             let start = ended_at + wait;
-            if !wait.is_zero() {
+            if start > Instant::now() {
                 timer.sleep_until(start).await;
             }
             if self.opts.pace {

@@ -458,3 +458,36 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reply_comes_t3_5_after_the_request_and_a_frame_ended_by_silence_at_once() {
+    let t35 = LINE.frame_gap();
+    let poll = crc::append(&[0x01, 0x03, 0x00, 0x01, 0x00, 0x01]);
+    let unknown = crc::append(&[0x01, 0x41]);
+    // (tokio's timer, which these tests use, ends on a whole millisecond)
+    let about = |took: Duration, want: Duration| {
+        assert!(
+            took >= want && took <= want + Duration::from_millis(1),
+            "{took:?} for {want:?}"
+        );
+    };
+    // On the line: a poll t3.5 after it; a frame of unknown length is ended
+    // by t3.5 of silence and answered then, not t3.5 later again.
+    let mut line = bus(&[1], RtuOptions::default());
+    about(time_reply(&mut line, &poll, 7).await.1, t35);
+    about(time_reply(&mut line, &unknown, 5).await.1, t35);
+    // Behind a gateway (RTU over TCP, a 20 ms gap ends frames of unknown
+    // length): a poll still comes t3.5 after the request, as from the meter
+    // on its line; a frame of unknown length when the gap has ended it.
+    let gateway = RtuOptions {
+        gap: Some(Duration::from_millis(20)),
+        ..RtuOptions::default()
+    };
+    let mut m = bus(&[1], gateway);
+    let (reply, took) = time_reply(&mut m, &poll, 7).await;
+    assert_eq!(reply, crc::append(&[0x01, 0x03, 0x02, 0x00, 0x01]));
+    about(took, t35);
+    let (reply, took) = time_reply(&mut m, &unknown, 5).await;
+    assert_eq!(reply, crc::append(&[0x01, 0xC1, 0x01]));
+    about(took, Duration::from_millis(20));
+}
