@@ -11,6 +11,7 @@ mod equivalence;
 mod fuzz;
 mod hostile;
 mod interop;
+mod logs;
 mod persistence;
 mod rtu_pty;
 mod scenarios;
