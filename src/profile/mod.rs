@@ -31,7 +31,7 @@ pub const BUILTIN: &[(&str, &str, &str)] = &[
 
 /// A profile that did not load: where, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}:{column}: {message}")]
+#[error("{}", located(file, *line, *column, message))]
 pub struct ProfileError {
     pub file: String,
     pub line: usize,
@@ -49,6 +49,16 @@ impl ProfileError {
             column,
             message: message.into(),
         }
+    }
+}
+
+/// `file:line:column: message`, or `file: message` for an error about the
+/// whole file (line 0: it cannot be read, or there is no such profile).
+pub fn located(file: &str, line: usize, column: usize, message: &str) -> String {
+    if line == 0 {
+        format!("{file}: {message}")
+    } else {
+        format!("{file}:{line}:{column}: {message}")
     }
 }
 

@@ -376,3 +376,20 @@ fn an_error_after_a_multibyte_character_names_its_key_without_panicking() {
     );
     assert_eq!(super::schema::key_at_for_tests("a–b = 1", 7), Some("b"));
 }
+
+#[test]
+fn an_error_about_a_whole_file_names_the_file_without_a_position() {
+    let missing = Profile::resolve("no/such/profile.toml").unwrap_err();
+    assert_eq!(
+        missing.to_string(),
+        format!("no/such/profile.toml: {}", missing.message)
+    );
+    assert!(missing.message.starts_with("cannot read"), "{missing}");
+    let unknown = Profile::resolve("nope").unwrap_err().to_string();
+    assert_eq!(
+        unknown,
+        "nope: no such profile (built-in profiles: kpm31, kpm31c)"
+    );
+    let bad = Profile::parse("p.toml", "x = ").unwrap_err();
+    assert!(bad.to_string().starts_with("p.toml:1:5: "), "{bad}");
+}

@@ -33,7 +33,7 @@ pub use format::{
 
 /// A scenario that did not load: where, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}:{column}: {message}")]
+#[error("{}", crate::profile::located(file, *line, *column, message))]
 pub struct ScenarioError {
     pub file: String,
     pub line: usize,
