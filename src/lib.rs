@@ -29,4 +29,5 @@ pub mod physics;
 pub mod profile;
 pub mod runtime;
 pub mod scenario;
+pub mod source;
 pub mod time;

@@ -30,46 +30,9 @@ pub const BUILTIN: &[(&str, &str, &str)] = &[
 ];
 
 /// A profile that did not load: where, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", located(file, *line, *column, message))]
-pub struct ProfileError {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
+pub type ProfileError = crate::source::SourceError;
 
-impl ProfileError {
-    /// An error at byte offset `at` of `text`.
-    pub fn at(file: &str, text: &str, at: usize, message: impl Into<String>) -> Self {
-        let (line, column) = line_col(text, at);
-        Self {
-            file: file.to_string(),
-            line,
-            column,
-            message: message.into(),
-        }
-    }
-}
-
-/// `file:line:column: message`, or `file: message` for an error about the
-/// whole file (line 0: it cannot be read, or there is no such profile).
-pub fn located(file: &str, line: usize, column: usize, message: &str) -> String {
-    if line == 0 {
-        format!("{file}: {message}")
-    } else {
-        format!("{file}:{line}:{column}: {message}")
-    }
-}
-
-/// 1-based line and column of byte offset `at` in `text`.
-pub fn line_col(text: &str, at: usize) -> (usize, usize) {
-    let at = at.min(text.len());
-    let before = text.get(..at).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
-}
+pub use crate::source::line_col;
 
 /// A loaded, validated profile.
 #[derive(Debug, Clone)]
@@ -131,12 +94,8 @@ impl Profile {
     /// Load a profile file.
     pub fn load(path: &Path) -> Result<Self, ProfileError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
-            file: file.clone(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read: {e}"),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ProfileError::file(&file, format!("cannot read: {e}")))?;
         Self::parse(&file, &text)
     }
 
@@ -156,12 +115,10 @@ impl Profile {
         let path = Path::new(name_or_path);
         if !path.exists() && !name_or_path.contains(['/', '.']) {
             let names: Vec<_> = BUILTIN.iter().map(|(n, _, _)| *n).collect();
-            return Err(ProfileError {
-                file: name_or_path.to_string(),
-                line: 0,
-                column: 0,
-                message: format!("no such profile (built-in profiles: {})", names.join(", ")),
-            });
+            return Err(ProfileError::file(
+                name_or_path,
+                format!("no such profile (built-in profiles: {})", names.join(", ")),
+            ));
         }
         Self::load(path)
     }

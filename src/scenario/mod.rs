@@ -32,48 +32,7 @@ pub use format::{
 };
 
 /// A scenario that did not load: where, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", crate::profile::located(file, *line, *column, message))]
-pub struct ScenarioError {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
-
-impl ScenarioError {
-    /// An error at byte offset `at` of `text`.
-    pub fn at(file: &str, text: &str, at: usize, message: impl Into<String>) -> Self {
-        let (line, column) = crate::profile::line_col(text, at);
-        Self {
-            file: file.to_string(),
-            line,
-            column,
-            message: message.into(),
-        }
-    }
-
-    /// An error about a whole file (it cannot be read).
-    pub fn file(file: &str, message: impl Into<String>) -> Self {
-        Self {
-            file: file.to_string(),
-            line: 0,
-            column: 0,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<crate::profile::ProfileError> for ScenarioError {
-    fn from(e: crate::profile::ProfileError) -> Self {
-        Self {
-            file: e.file,
-            line: e.line,
-            column: e.column,
-            message: e.message,
-        }
-    }
-}
+pub type ScenarioError = crate::source::SourceError;
 
 /// What a TOML file holds, told by its top-level tables: a scenario has
 /// `[scenario]`, a profile has `[model]`.
